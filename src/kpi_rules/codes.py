@@ -1,0 +1,81 @@
+"""The registry of stable diagnostic codes.
+
+Codes are never reused or renumbered. Ranges: KR1xx syntax of the text form, KR2xx the
+YAML form, KR3xx checks on a parsed rule set, KR4xx the evaluation graph, KR5xx records
+and evaluation, KR6xx command line and files. ``docs/errors.md`` has one heading per code
+(a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    code: str
+    title: str
+
+
+def _registry(*entries: tuple[str, str]) -> dict[str, CodeInfo]:
+    table: dict[str, CodeInfo] = {}
+    for code, title in entries:
+        if code in table:
+            raise ValueError(f"duplicate diagnostic code {code}")
+        table[code] = CodeInfo(code, title)
+    return table
+
+
+CODES: dict[str, CodeInfo] = _registry(
+    # KR1xx: the text form
+    ("KR101", "unexpected token"),
+    ("KR102", "unexpected character"),
+    ("KR103", "unexpected end of file"),
+    ("KR104", "invalid literal"),
+    ("KR105", "input too large or nested too deeply"),
+    ("KR106", "duplicate clause in a declaration"),
+    # KR2xx: the YAML form
+    ("KR201", "YAML syntax error"),
+    ("KR202", "duplicate key in YAML"),
+    ("KR203", "missing YAML field"),
+    ("KR204", "unexpected YAML field"),
+    ("KR205", "wrong YAML value type"),
+    # KR3xx: checks on a rule set
+    ("KR301", "unknown name"),
+    ("KR302", "duplicate id"),
+    ("KR303", "type mismatch"),
+    ("KR304", "criteria maxima do not add up"),
+    ("KR305", "gap between rating bands"),
+    ("KR306", "overlapping rating bands"),
+    ("KR307", "table is missing a key"),
+    ("KR308", "no version in force"),
+    ("KR309", "unknown function or wrong arguments"),
+    ("KR310", "unknown field"),
+    ("KR311", "unknown one-of value"),
+    ("KR312", "invalid input declaration"),
+    ("KR313", "optional input read without a guard"),
+    ("KR314", "tier thresholds out of order"),
+    ("KR315", "unknown level"),
+    ("KR316", "unknown subject or record type"),
+    ("KR317", "invalid maximum or band"),
+    ("KR318", "missing rating levels"),
+    # KR4xx: the evaluation graph
+    ("KR401", "cycle between definitions"),
+    # KR5xx: records and evaluation
+    ("KR501", "missing required field"),
+    ("KR502", "wrong field type"),
+    ("KR503", "value out of range"),
+    ("KR504", "undeclared field"),
+    ("KR505", "no table entry for key"),
+    ("KR506", "division by zero"),
+    ("KR507", "override not allowed or invalid"),
+    ("KR508", "duplicate record id"),
+    ("KR509", "invalid record file"),
+    # KR6xx: command line and files
+    ("KR601", "cannot read file"),
+    ("KR602", "unknown file type"),
+)
+
+
+def code_title(code: str) -> str:
+    return CODES[code].title
