@@ -59,6 +59,7 @@ CODES: dict[str, CodeInfo] = _registry(
     ("KR316", "unknown subject or record type"),
     ("KR317", "invalid maximum or band"),
     ("KR318", "missing rating levels"),
+    ("KR319", "group inside a bonus or penalty"),
     # KR4xx: the evaluation graph
     ("KR401", "cycle between definitions"),
     # KR5xx: records and evaluation
@@ -71,6 +72,7 @@ CODES: dict[str, CodeInfo] = _registry(
     ("KR507", "override not allowed or invalid"),
     ("KR508", "duplicate record id"),
     ("KR509", "invalid record file"),
+    ("KR510", "no version in force on the evaluation day"),
     # KR6xx: command line and files
     ("KR601", "cannot read file"),
     ("KR602", "unknown file type"),

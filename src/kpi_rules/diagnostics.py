@@ -85,9 +85,13 @@ def render_diagnostic(diag: Diagnostic) -> str:
     else:
         line, col = diag.span.line_col()
         lines = [f"{diag.span.path}:{line}:{col}: {severity}[{diag.code}]: {diag.message}"]
-        lines.extend(_snippet(diag.span, None))
+        spans = [diag.span, *(label.span for label in diag.labels)]
+        width = max(len(str(span.line_col()[0])) for span in spans)
+        lines.extend(_snippet(diag.span, None, width))
         for label in diag.labels:
-            lines.extend(_snippet(label.span, label.message))
+            lines.extend(_snippet(label.span, label.message, width))
+        if diag.where:
+            lines.append(f"{' ' * width} = in {diag.where}")
     if diag.note:
         lines.append(f"note: {diag.note}")
     if diag.hint:
@@ -95,17 +99,17 @@ def render_diagnostic(diag: Diagnostic) -> str:
     return "\n".join(lines)
 
 
-def _snippet(span: Span, message: str | None) -> list[str]:
+def _snippet(span: Span, message: str | None, width: int) -> list[str]:
     line, _ = span.line_col()
     if line > span.source.line_count:
         return []
     text = span.source.line_text(line)
-    gutter = " " * len(str(line))
-    first, width = _caret_line(span, line, text)
-    caret = " " * (first - 1) + "^" * width
+    gutter = " " * width
+    first, caret_width = _caret_line(span, line, text)
+    caret = " " * (first - 1) + "^" * caret_width
     if message:
         caret += f" {message}"
-    out = [f"{gutter} |", f"{line} | {text}", f"{gutter} | {caret}"]
+    out = [f"{gutter} |", f"{str(line).rjust(width)} | {text}", f"{gutter} | {caret}"]
     if message and span.path:
         out.insert(0, f"{gutter}--> {span.path}:{line}:{first}")
     return out

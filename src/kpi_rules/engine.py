@@ -1,0 +1,111 @@
+"""The library's façade: load a rule set once, then rate and explain records with it.
+
+>>> import kpi_rules
+>>> rules = kpi_rules.load("criteria/nd335/individual.kpi")   # doctest: +SKIP
+>>> result = rules.evaluate({"id": "cc-1", "inputs": {...}})   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kpi_rules.diagnostics import Diagnostic, DiagnosticError
+from kpi_rules.evaluator import EvaluationError, evaluate_record
+from kpi_rules.explainer import explain as explain_result
+from kpi_rules.loader import compile_source, load_plan
+from kpi_rules.models import Explanation
+from kpi_rules.plan import Plan
+from kpi_rules.records import coerce_record, coerce_records, load_record_data
+from kpi_rules.results import Result, SubjectRecord
+from kpi_rules.source import SourceFile
+from kpi_rules.trace import FullTracer
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """Results of a batch: every record is either rated (or insufficient data) or rejected."""
+
+    results: tuple[Result, ...]
+    #: Problems of rejected records; each diagnostic names the record id in ``where``.
+    rejected: tuple[Diagnostic, ...]
+    rejected_ids: tuple[str, ...]
+
+    @property
+    def rated(self) -> tuple[Result, ...]:
+        return tuple(r for r in self.results if r.status == "rated")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """A compiled rule set: compile once, evaluate many times."""
+
+    plan: Plan
+
+    @property
+    def id(self) -> str:
+        return self.plan.provenance.ruleset_id
+
+    @property
+    def version(self) -> str:
+        return self.plan.provenance.version
+
+    @property
+    def content_hash(self) -> str:
+        return self.plan.provenance.content_hash
+
+    def record(self, raw: Mapping[str, object] | SubjectRecord) -> SubjectRecord:
+        """Check and convert one raw record (DiagnosticError lists every problem in it)."""
+        if isinstance(raw, SubjectRecord):
+            return raw
+        return coerce_record(raw, self.plan.checked)
+
+    def evaluate(self, raw: Mapping[str, object] | SubjectRecord) -> Result:
+        """Rate one record. Raises DiagnosticError for a bad record or a run-time problem."""
+        try:
+            return evaluate_record(self.plan, self.record(raw))
+        except EvaluationError as error:
+            raise DiagnosticError([error.diagnostic]) from None
+
+    def evaluate_many(self, raws: Iterable[object]) -> BatchOutcome:
+        """Rate many records in order; a bad record is reported with its id, the others are rated.
+
+        Items are raw mappings (as read from JSON/YAML) or :class:`SubjectRecord` values; anything
+        else is rejected as an invalid record, never silently skipped.
+        """
+        batch = coerce_records(list(raws), self.plan.checked)
+        results: list[Result] = []
+        rejected = list(batch.rejected)
+        rejected_ids = list(batch.rejected_ids)
+        for record in batch.records:
+            try:
+                results.append(evaluate_record(self.plan, record))
+            except EvaluationError as error:
+                rejected.append(error.diagnostic)
+                rejected_ids.append(record.id)
+        return BatchOutcome(tuple(results), tuple(rejected), tuple(rejected_ids))
+
+    def explain(self, raw: Mapping[str, object] | SubjectRecord, lang: str = "vi") -> Explanation:
+        """Rate one record with a full trace and explain the result."""
+        record = self.record(raw)
+        try:
+            result = evaluate_record(self.plan, record, FullTracer())
+        except EvaluationError as error:
+            raise DiagnosticError([error.diagnostic]) from None
+        return explain_result(result, self.plan, lang, record=record)
+
+
+def load(path: str | Path) -> RuleSet:
+    """Load, check and compile a rule file (``.kpi`` or ``.yaml``). Raises DiagnosticError."""
+    return RuleSet(load_plan(path))
+
+
+def loads(text: str, path: str = "<string>.kpi") -> RuleSet:
+    """Like :func:`load`, from text; ``path`` names the source in diagnostics and picks the form."""
+    return RuleSet(compile_source(SourceFile(path, text)))
+
+
+def read_records(path: str | Path) -> list[object]:
+    """Read raw records from a JSON or YAML file (DiagnosticError for an unreadable file)."""
+    return load_record_data(path)

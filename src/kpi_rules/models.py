@@ -1,0 +1,270 @@
+"""Pydantic models at the output edge: explanations, result summaries and batch reports.
+
+Input: values built by :mod:`kpi_rules.explainer` (or :func:`summarize`). Output: JSON through
+``model_dump_json()``, and the JSON Schema of an explanation through
+:func:`explanation_json_schema`. Every model is frozen and rejects unknown fields, so a JSON
+document read back with ``model_validate_json`` equals the model that wrote it.
+
+Numbers are never floats here: each is a :class:`Number` holding the exact value as text (an
+integer, a terminating decimal or ``num/den``, all readable by ``fractions.Fraction``) and the
+text shown to people (the rule set's ``display`` rounding).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from kpi_rules.diagnostics import Diagnostic
+    from kpi_rules.plan import Plan
+    from kpi_rules.results import Result
+
+__all__ = [
+    "BatchReport",
+    "Band",
+    "ConditionOut",
+    "CriterionNode",
+    "Decision",
+    "DisqualifierOut",
+    "Explanation",
+    "Insufficient",
+    "Number",
+    "OverrideOut",
+    "ProvenanceOut",
+    "Ref",
+    "RejectedRecord",
+    "ResultSummary",
+    "SubjectInfo",
+    "ValueEntry",
+    "explanation_json_schema",
+    "summarize",
+]
+
+Lang = Literal["vi", "en"]
+StatusName = Literal["rated", "insufficient_data"]
+KindName = Literal["total", "group", "bonus", "penalty", "criterion"]
+ReasonName = Literal["band", "fallthrough", "disqualified", "override"]
+ValueKind = Literal["number", "bool", "text", "date", "list", "none"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Number(_Model):
+    """A number: ``exact`` is the exact value (``"47.578125"``, ``"275/3"``); ``display`` is it
+    rounded as the rule set's ``display`` setting says (``"47.58"``)."""
+
+    exact: str
+    display: str
+
+
+class Ref(_Model):
+    """Something named in the rule set (a level, a disqualifier), with its label in the language."""
+
+    id: str
+    label: str
+
+
+class SubjectInfo(_Model):
+    id: str
+    name: str | None = None
+    period: str | None = None
+
+
+class CriterionNode(_Model):
+    """One node of the criteria tree: the total, a group, a bonus, a penalty or a criterion."""
+
+    id: str
+    kind: KindName
+    label: str
+    #: Points awarded (floored at 0 and capped at ``max``).
+    points: Number
+    #: The value before the floor and the cap.
+    raw: Number
+    max: Number
+    #: The expression (criteria) or the sum of the children (groups), as rule text.
+    formula: str | None = None
+    #: The same with every name replaced by its value, then ``= value`` (``≈`` if not exact).
+    formula_with_values: str | None = None
+    #: The clause, with the rule set's legal basis (``Điều 16 khoản 1, Nghị định 335/2025/NĐ-CP``).
+    cite: str | None = None
+    capped: bool = False
+    #: Why ``points`` differs from ``raw`` (capped at the maximum, or floored at 0).
+    note: str | None = None
+    children: tuple[CriterionNode, ...] = ()
+
+
+class ValueEntry(_Model):
+    """A named intermediate value (``let``), in evaluation order."""
+
+    id: str
+    label: str
+    type: ValueKind
+    exact: str
+    display: str
+    formula: str | None = None
+    formula_with_values: str | None = None
+    cite: str | None = None
+
+
+class Band(_Model):
+    """The level whose score band holds the total, and the band as the decree writes it."""
+
+    level: Ref
+    phrase: str
+    cite: str | None = None
+
+
+class ConditionOut(_Model):
+    level: Ref
+    id: str
+    label: str
+    met: bool
+    formula: str | None = None
+    formula_with_values: str | None = None
+    cite: str | None = None
+
+
+class DisqualifierOut(_Model):
+    id: str
+    label: str
+    fired: bool
+    target: Ref
+    formula: str | None = None
+    formula_with_values: str | None = None
+    cite: str | None = None
+
+
+class OverrideOut(_Model):
+    level: Ref
+    decided_by: str
+    decided_on: dt.date
+    clause: str
+    reason: str
+
+
+class Decision(_Model):
+    """How the level was reached."""
+
+    band: Band
+    level: Ref
+    reason: ReasonName
+    #: The reason as a sentence for people.
+    reason_text: str
+    #: Cite of the final level (with the legal basis); for an override, the override's clause.
+    cite: str | None = None
+    conditions: tuple[ConditionOut, ...] = ()
+    disqualifiers: tuple[DisqualifierOut, ...] = ()
+    passed_over: tuple[Ref, ...] = ()
+    override: OverrideOut | None = None
+
+
+class Insufficient(_Model):
+    """Why the record could not be rated."""
+
+    definition: str
+    label: str | None = None
+    message: str
+    #: The definition's formula, and the same with the values known when evaluation stopped.
+    formula: str | None = None
+    formula_with_values: str | None = None
+    #: ``path:line:col`` of the expression that reached ``insufficient_data``.
+    where: str | None = None
+
+
+class ProvenanceOut(_Model):
+    ruleset_id: str
+    version: str
+    content_hash: str
+    title: str = ""
+    basis: str = ""
+
+
+class Explanation(_Model):
+    """Why a subject got its result: every number, formula, clause and decision step."""
+
+    subject: SubjectInfo
+    lang: Lang
+    status: StatusName
+    status_text: str
+    total: Number | None = None
+    max: Number | None = None
+    level: Ref | None = None
+    criteria: CriterionNode | None = None
+    values: tuple[ValueEntry, ...] = ()
+    decision: Decision | None = None
+    insufficient: Insufficient | None = None
+    provenance: ProvenanceOut
+
+
+class ResultSummary(_Model):
+    """One row per result, for ``evaluate --format json`` and the results table."""
+
+    id: str
+    name: str | None = None
+    period: str | None = None
+    status: StatusName
+    status_text: str
+    total: Number | None = None
+    level: Ref | None = None
+    #: Disqualifiers that fired.
+    disqualifiers: tuple[Ref, ...] = ()
+    #: The definition that reached ``insufficient_data``, if any.
+    insufficient: str | None = None
+
+
+class RejectedRecord(_Model):
+    """A record that was not rated, and why (one row per problem)."""
+
+    id: str
+    code: str
+    message: str
+    where: str | None = None
+    location: str | None = None
+    hint: str | None = None
+
+    @classmethod
+    def from_diagnostic(cls, record_id: str, diagnostic: Diagnostic) -> RejectedRecord:
+        location = None
+        if diagnostic.span is not None:
+            line, col = diagnostic.span.line_col()
+            location = f"{diagnostic.span.path}:{line}:{col}"
+        return cls(
+            id=record_id,
+            code=diagnostic.code,
+            message=diagnostic.message,
+            where=diagnostic.where,
+            location=location,
+            hint=diagnostic.hint,
+        )
+
+
+class BatchReport(_Model):
+    """The JSON output of ``kpi-rules evaluate --format json``."""
+
+    ruleset_id: str
+    version: str
+    content_hash: str
+    results: list[ResultSummary] = Field(default_factory=list)
+    rejected: list[RejectedRecord] = Field(default_factory=list)
+    rated: int = Field(ge=0)
+    insufficient_data: int = Field(ge=0)
+    rejected_count: int = Field(ge=0)
+
+
+def explanation_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of :class:`Explanation` as serialised."""
+    schema = Explanation.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def summarize(result: Result, plan: Plan, lang: str = "vi") -> ResultSummary:
+    """One summary row of a result (see :func:`kpi_rules.explainer.summarize`)."""
+    from kpi_rules.explainer import summarize as _summarize  # the explainer imports this module
+
+    return _summarize(result, plan, lang)

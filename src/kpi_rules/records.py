@@ -1,0 +1,391 @@
+"""Records in: raw JSON/YAML data → typed :class:`~kpi_rules.results.SubjectRecord` values.
+
+Records are untrusted. Every field is checked against the rated subject's declared inputs:
+nothing undeclared is read, a missing required field, a wrong type or a value out of range
+is reported with the record id and the field path, and nothing is silently defaulted except
+where the rule set declares a ``default``. One bad record never stops the others.
+
+A record file is JSON (``.json``) or YAML (``.yaml``/``.yml``) holding either a list of
+records or ``{"records": [...]}``. A record is::
+
+    {"id": "cc-001", "name": "Nguyễn Văn An", "period": "2026-Q1", "on": "2026-03-31",
+     "inputs": {...}, "override": {"level": ..., "decided_by": ..., "decided_on": ...,
+                                   "clause": ..., "reason": ...}}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from types import MappingProxyType
+
+from kpi_rules import nodes
+from kpi_rules.checked import CheckedRuleset
+from kpi_rules.diagnostics import Diagnostic, DiagnosticError
+from kpi_rules.results import Override, RecordValue, SubjectRecord, Value
+from kpi_rules.safe_yaml import SafeYamlError, load_safe_yaml
+
+#: Largest record file read in one piece (larger inputs are streamed by the batch API).
+MAX_RECORD_FILE_BYTES = 256 * 1024 * 1024
+#: Largest list in one record (task items of one person in one period).
+MAX_LIST_ITEMS = 100_000
+
+_RECORD_KEYS = ("id", "name", "period", "on", "inputs", "override")
+_OVERRIDE_KEYS = ("level", "decided_by", "decided_on", "clause", "reason")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """What a record file gave: the records that passed the checks, and the rejections."""
+
+    records: tuple[SubjectRecord, ...]
+    rejected: tuple[Diagnostic, ...]
+    #: Ids of the rejected records, in file order (``"#3"`` when a record had no usable id).
+    rejected_ids: tuple[str, ...] = ()
+
+
+def _where(record_id: str, path: str = "") -> str:
+    return f"record {record_id}" + (f", field {path}" if path else "")
+
+
+def _suggest(name: str, choices: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+class _Checker:
+    """Coerces one record, collecting every problem in it."""
+
+    def __init__(self, checked: CheckedRuleset, record_id: str) -> None:
+        self.checked = checked
+        self.record_id = record_id
+        self.problems: list[Diagnostic] = []
+
+    def problem(self, code: str, path: str, message: str, hint: str | None = None) -> None:
+        self.problems.append(
+            Diagnostic(code, message, hint=hint, where=_where(self.record_id, path))
+        )
+
+    # ---------------------------------------------------------------- fields
+
+    def fields(
+        self, raw: object, decls: Sequence[nodes.InputDecl], owner: str, path: str
+    ) -> dict[str, Value] | None:
+        if not isinstance(raw, Mapping):
+            self.problem("KR502", path, f"expected an object with the fields of `{owner}`")
+            return None
+        by_name = {d.name: d for d in decls}
+        for key in raw:
+            if not isinstance(key, str) or key not in by_name:
+                self.problem(
+                    "KR504",
+                    _join(path, str(key)),
+                    f"`{key}` is not an input of `{owner}`",
+                    _suggest(str(key), list(by_name)) or "remove the field or declare it in the rule set",
+                )
+        out: dict[str, Value] = {}
+        for decl in decls:
+            field_path = _join(path, decl.name)
+            if decl.name not in raw or raw[decl.name] is None:
+                if decl.missing == "required":
+                    self.problem(
+                        "KR501",
+                        field_path,
+                        f"required input `{decl.name}` ({decl.label.vi}) is missing",
+                        "supply a value; the rule set declares no default for it",
+                    )
+                elif decl.missing == "default" and decl.default is not None:
+                    out[decl.name] = literal_value(decl.default)
+                else:
+                    out[decl.name] = None
+                continue
+            value = self.value(raw[decl.name], decl, field_path)
+            if value is not None:
+                out[decl.name] = value
+        return out
+
+    def value(self, raw: object, decl: nodes.InputDecl, path: str) -> Value:
+        t = decl.type
+        if isinstance(t, nodes.ListType):
+            return self.items(raw, t.item, path)
+        if isinstance(t, nodes.OneOfType):
+            if not isinstance(raw, str) or raw not in t.members:
+                hint = _suggest(str(raw), t.members) or f"use one of: {', '.join(t.members)}"
+                self.problem("KR502", path, f"`{raw}` is not one of {', '.join(t.members)}", hint)
+                return None
+            return raw
+        name = t.name
+        if name in ("number", "percent", "points"):
+            number = _number(raw)
+            if number is None:
+                self.problem("KR502", path, f"expected a number, found {_describe(raw)}")
+                return None
+            if decl.min is not None and number < decl.min:
+                self.problem(
+                    "KR503",
+                    path,
+                    f"{_show(number)} is below the minimum {_show(decl.min)} of `{decl.name}`",
+                    "counts and points cannot be negative" if decl.min == 0 else None,
+                )
+                return None
+            if decl.max is not None and number > decl.max:
+                self.problem("KR503", path, f"{_show(number)} is above the maximum {_show(decl.max)} of `{decl.name}`")
+                return None
+            return number
+        if name == "bool":
+            if not isinstance(raw, bool):
+                self.problem("KR502", path, f"expected true or false, found {_describe(raw)}")
+                return None
+            return raw
+        if name == "text":
+            if not isinstance(raw, str):
+                self.problem("KR502", path, f"expected text, found {_describe(raw)}")
+                return None
+            return raw
+        day = _date(raw)
+        if day is None:
+            self.problem("KR502", path, f"expected a date written YYYY-MM-DD, found {_describe(raw)}")
+        return day
+
+    def items(self, raw: object, record_name: str, path: str) -> tuple[RecordValue, ...] | None:
+        if not isinstance(raw, list):
+            self.problem("KR502", path, f"expected a list of `{record_name}`, found {_describe(raw)}")
+            return None
+        if len(raw) > MAX_LIST_ITEMS:
+            self.problem("KR503", path, f"{len(raw)} items exceed the limit of {MAX_LIST_ITEMS} per record")
+            return None
+        decl = self.checked.records[record_name]
+        out: list[RecordValue] = []
+        for index, item in enumerate(raw):
+            fields = self.fields(item, decl.inputs, record_name, f"{path}[{index}]")
+            if fields is not None:
+                out.append(MappingProxyType(fields))
+        return tuple(out)
+
+    def override(self, raw: object) -> Override | None:
+        rating = self.checked.ruleset.rating
+        if rating is None or rating.override is None:
+            self.problem("KR507", "override", "this rule set does not allow overrides", "remove the override")
+            return None
+        if not isinstance(raw, Mapping):
+            self.problem("KR507", "override", "an override must be an object with " + ", ".join(_OVERRIDE_KEYS))
+            return None
+        missing = [k for k in _OVERRIDE_KEYS if not isinstance(raw.get(k), str) or not str(raw.get(k)).strip()]
+        extra = [str(k) for k in raw if k not in _OVERRIDE_KEYS]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append("missing or empty: " + ", ".join(missing))
+            if extra:
+                parts.append("unknown: " + ", ".join(extra))
+            self.problem(
+                "KR507", "override", "invalid override (" + "; ".join(parts) + ")",
+                "an override records who decided, when (YYYY-MM-DD), under which clause and why",
+            )
+            return None
+        levels = [level.name for level in rating.levels]
+        level = str(raw["level"])
+        if level not in levels:
+            self.problem("KR507", "override.level", f"`{level}` is not a level of this rule set",
+                         _suggest(level, levels) or f"use one of: {', '.join(levels)}")
+            return None
+        decided_on = _date(raw["decided_on"])
+        if decided_on is None:
+            self.problem("KR507", "override.decided_on", "expected a date written YYYY-MM-DD")
+            return None
+        return Override(level, str(raw["decided_by"]), decided_on, str(raw["clause"]), str(raw["reason"]))
+
+
+def coerce_record(raw: Mapping[str, object], checked: CheckedRuleset) -> SubjectRecord:
+    """Check one raw record against the rated subject's inputs and convert it.
+
+    Raises DiagnosticError with every problem found in the record.
+    """
+    record_id = raw.get("id") if isinstance(raw, Mapping) else None
+    if not isinstance(raw, Mapping) or not isinstance(record_id, (str, int)) or isinstance(record_id, bool):
+        raise DiagnosticError([
+            Diagnostic("KR509", "a record must be an object with an `id` (text)", where="record ?")
+        ])
+    checker = _Checker(checked, str(record_id))
+    for key in raw:
+        if key not in _RECORD_KEYS:
+            checker.problem("KR504", str(key), f"`{key}` is not a record field",
+                            _suggest(str(key), _RECORD_KEYS) or "record fields: " + ", ".join(_RECORD_KEYS))
+    name = _optional_text(checker, raw, "name")
+    period = _optional_text(checker, raw, "period")
+    on: dt.date | None = None
+    if raw.get("on") is not None:
+        on = _date(raw["on"])
+        if on is None:
+            checker.problem("KR502", "on", "expected a date written YYYY-MM-DD")
+        elif not checked.ruleset.in_force.contains(on):
+            validity = checked.ruleset.in_force
+            until = f" until {validity.end.isoformat()}" if validity.end else ""
+            checker.problem("KR510", "on", f"the rule set is not in force on {on.isoformat()}",
+                            f"it is in force from {validity.start.isoformat()}{until}")
+    inputs = checker.fields(raw.get("inputs", {}), checked.subject.inputs, checked.subject.name, "inputs")
+    override = checker.override(raw["override"]) if raw.get("override") is not None else None
+    if checker.problems or inputs is None:
+        raise DiagnosticError(checker.problems)
+    return SubjectRecord(str(record_id), MappingProxyType(inputs), name, period, on, override)
+
+
+def coerce_records(raws: Sequence[object], checked: CheckedRuleset) -> RecordBatch:
+    """Coerce many records; bad ones (and duplicate ids) are rejected, the rest kept in order.
+
+    Items that are already :class:`SubjectRecord` values are taken as they are.
+    """
+    good: list[SubjectRecord] = []
+    rejected: list[Diagnostic] = []
+    rejected_ids: list[str] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(raws, start=1):
+        try:
+            record = raw if isinstance(raw, SubjectRecord) else coerce_record(
+                raw if isinstance(raw, Mapping) else {}, checked
+            )
+        except DiagnosticError as error:
+            rejected.extend(error.diagnostics)
+            rid = raw.get("id") if isinstance(raw, Mapping) else None
+            rejected_ids.append(str(rid) if isinstance(rid, (str, int)) else f"#{position}")
+            continue
+        if record.id in seen:
+            rejected.append(Diagnostic("KR508", f"record id `{record.id}` appears more than once",
+                                       where=_where(record.id), hint="each record needs its own id"))
+            rejected_ids.append(record.id)
+            continue
+        seen.add(record.id)
+        good.append(record)
+    return RecordBatch(tuple(good), tuple(rejected), tuple(rejected_ids))
+
+
+def load_record_data(path: str | Path) -> list[object]:
+    """Read a record file (JSON or YAML) into raw records. Raises DiagnosticError (KR509/KR601)."""
+    p = Path(path)
+    where = str(p)
+    try:
+        if p.stat().st_size > MAX_RECORD_FILE_BYTES:
+            raise DiagnosticError([Diagnostic("KR509", f"file is larger than {MAX_RECORD_FILE_BYTES} bytes", where=where)])
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise DiagnosticError([Diagnostic("KR601", f"cannot read the file: {error.strerror}", where=where)]) from None
+    except UnicodeDecodeError:
+        raise DiagnosticError([Diagnostic("KR509", "the file is not UTF-8 text", where=where)]) from None
+    suffix = p.suffix.lower()
+    if suffix == ".json":
+        data = _load_json(text, where)
+    elif suffix in (".yaml", ".yml"):
+        try:
+            data = load_safe_yaml(text)
+        except SafeYamlError as error:
+            raise DiagnosticError([Diagnostic("KR509", str(error), where=where)]) from None
+    else:
+        raise DiagnosticError([Diagnostic("KR602", f"unknown record file type `{suffix}`", where=where,
+                                          hint="records are read from .json, .yaml or .yml files")])
+    if isinstance(data, Mapping) and set(data) <= {"records"} and isinstance(data.get("records"), list):
+        return list(data["records"])
+    if isinstance(data, list):
+        return data
+    raise DiagnosticError([Diagnostic("KR509", "expected a list of records or an object {\"records\": [...]}", where=where)])
+
+
+def _load_json(text: str, where: str) -> object:
+    def no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key, value in pairs:
+            if key in out:
+                raise _DuplicateKey(key)
+            out[key] = value
+        return out
+
+    try:
+        return json.loads(text, parse_float=Decimal, object_pairs_hook=no_duplicates)
+    except _DuplicateKey as error:
+        raise DiagnosticError([Diagnostic("KR509", f"duplicate key `{error.key}` in JSON", where=where)]) from None
+    except json.JSONDecodeError as error:
+        raise DiagnosticError([Diagnostic("KR509", f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}", where=where)]) from None
+    except RecursionError:
+        raise DiagnosticError([Diagnostic("KR509", "JSON nested too deeply", where=where)]) from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def literal_value(lit: nodes.Literal_) -> Value:
+    """The value of a literal in a rule file (a default, a param, a table cell)."""
+    if isinstance(lit, nodes.PercentLit):
+        return lit.value / 100
+    return lit.value
+
+
+def _number(raw: object) -> Fraction | None:
+    """An exact number from JSON/YAML/Python data; floats go through their shortest decimal text."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return Fraction(raw)
+    if isinstance(raw, (Decimal, float)):
+        if isinstance(raw, float) and (raw != raw or raw in (float("inf"), float("-inf"))):
+            return None
+        if isinstance(raw, Decimal) and not raw.is_finite():
+            return None
+        return Fraction(str(raw) if isinstance(raw, Decimal) else repr(raw))
+    if isinstance(raw, Fraction):
+        return raw
+    return None
+
+
+def _date(raw: object) -> dt.date | None:
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        return raw
+    if isinstance(raw, str) and len(raw) == 10:
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            return None
+    return None
+
+
+def _optional_text(checker: _Checker, raw: Mapping[str, object], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        checker.problem("KR502", key, f"expected text, found {_describe(value)}")
+        return None
+    return value
+
+
+def _describe(raw: object) -> str:
+    if raw is None:
+        return "nothing"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, (int, float, Decimal)):
+        return f"the number {raw}"
+    if isinstance(raw, str):
+        return f"the text \"{raw[:40]}\""
+    if isinstance(raw, list):
+        return "a list"
+    if isinstance(raw, Mapping):
+        return "an object"
+    return type(raw).__name__
+
+
+def _show(x: Fraction) -> str:
+    if x.denominator == 1:
+        return str(x.numerator)
+    return str(Decimal(x.numerator) / Decimal(x.denominator))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
