@@ -22,6 +22,7 @@ from functools import partial
 from fractions import Fraction
 
 from kpi_rules import nodes as n
+from kpi_rules.values import decimal_places, format_exact
 
 __all__ = ["format_ruleset", "format_expr", "format_number", "format_string", "format_literal"]
 
@@ -51,24 +52,9 @@ def format_number(value: Fraction) -> str:
         >>> format_number(Fraction(5, 2)), format_number(Fraction(-1, 8)), format_number(Fraction(100))
         ('2.5', '-0.125', '100')
     """
-    den = value.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    if den != 1:
+    if decimal_places(value) is None:
         raise ValueError(f"{value} has no finite decimal form and cannot be written in a rule file")
-    places = max(twos, fives)
-    scaled = abs(value.numerator) * 10**places // value.denominator
-    sign = "-" if value < 0 else ""
-    if places == 0:
-        return f"{sign}{scaled}"
-    digits = str(scaled).rjust(places + 1, "0")
-    whole, frac = digits[:-places], digits[-places:].rstrip("0")
-    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+    return format_exact(value)
 
 
 def format_string(value: str) -> str:

@@ -30,6 +30,7 @@ from kpi_rules.checked import CheckedRuleset
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.results import Override, RecordValue, SubjectRecord, Value
 from kpi_rules.safe_yaml import SafeYamlError, load_safe_yaml
+from kpi_rules.values import format_exact, literal_value, to_fraction
 
 #: Largest record file read in one piece (larger inputs are streamed by the batch API).
 MAX_RECORD_FILE_BYTES = 256 * 1024 * 1024
@@ -130,12 +131,12 @@ class _Checker:
                 self.problem(
                     "KR503",
                     path,
-                    f"{_show(number)} is below the minimum {_show(decl.min)} of `{decl.name}`",
+                    f"{format_exact(number)} is below the minimum {format_exact(decl.min)} of `{decl.name}`",
                     "counts and points cannot be negative" if decl.min == 0 else None,
                 )
                 return None
             if decl.max is not None and number > decl.max:
-                self.problem("KR503", path, f"{_show(number)} is above the maximum {_show(decl.max)} of `{decl.name}`")
+                self.problem("KR503", path, f"{format_exact(number)} is above the maximum {format_exact(decl.max)} of `{decl.name}`")
                 return None
             return number
         if name == "bool":
@@ -320,28 +321,14 @@ class _DuplicateKey(Exception):
         self.key = key
 
 
-def literal_value(lit: nodes.Literal_) -> Value:
-    """The value of a literal in a rule file (a default, a param, a table cell)."""
-    if isinstance(lit, nodes.PercentLit):
-        return lit.value / 100
-    return lit.value
-
-
 def _number(raw: object) -> Fraction | None:
-    """An exact number from JSON/YAML/Python data; floats go through their shortest decimal text."""
-    if isinstance(raw, bool):
+    """An exact number from JSON/YAML/Python data (not text, not bool), or None."""
+    if isinstance(raw, (str, bool)):
         return None
-    if isinstance(raw, int):
-        return Fraction(raw)
-    if isinstance(raw, (Decimal, float)):
-        if isinstance(raw, float) and (raw != raw or raw in (float("inf"), float("-inf"))):
-            return None
-        if isinstance(raw, Decimal) and not raw.is_finite():
-            return None
-        return Fraction(str(raw) if isinstance(raw, Decimal) else repr(raw))
-    if isinstance(raw, Fraction):
-        return raw
-    return None
+    try:
+        return to_fraction(raw)
+    except (TypeError, ValueError):
+        return None
 
 
 def _date(raw: object) -> dt.date | None:
@@ -379,12 +366,6 @@ def _describe(raw: object) -> str:
     if isinstance(raw, Mapping):
         return "an object"
     return type(raw).__name__
-
-
-def _show(x: Fraction) -> str:
-    if x.denominator == 1:
-        return str(x.numerator)
-    return str(Decimal(x.numerator) / Decimal(x.denominator))
 
 
 def _join(path: str, name: str) -> str:

@@ -27,6 +27,7 @@ from kpi_rules.results import Value
 __all__ = [
     "ROUNDING_MODES",
     "format_exact",
+    "decimal_places",
     "format_number",
     "literal_value",
     "round_fraction",
@@ -132,6 +133,23 @@ def format_number(x: Fraction, decimals: int = 2, mode: RoundingMode = "half_up"
     return f"{sign}{whole}.{frac:0{decimals}d}"
 
 
+def decimal_places(x: Fraction) -> int | None:
+    """How many decimals write ``x`` exactly, or None when its decimal form does not terminate.
+
+    >>> decimal_places(Fraction(3045, 64)), decimal_places(Fraction(5)), decimal_places(Fraction(2, 3))
+    (6, 0, None)
+    """
+    den = x.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    return max(twos, fives) if den == 1 else None
+
+
 def format_exact(x: Fraction) -> str:
     """The exact value as text: an integer, a terminating decimal, or ``num/den``.
 
@@ -142,17 +160,9 @@ def format_exact(x: Fraction) -> str:
     >>> format_exact(Fraction(2, 3))
     '2/3'
     """
-    den = x.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    if den != 1:
+    digits = decimal_places(x)
+    if digits is None:
         return f"{x.numerator}/{x.denominator}"
-    digits = max(twos, fives)
     if digits == 0:
         return str(x.numerator)
     return format_number(x, digits, "down")
