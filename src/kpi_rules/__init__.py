@@ -9,6 +9,7 @@ The public API is small: load a rule set, rate records, explain a rating.
 
 from __future__ import annotations
 
+from kpi_rules.batch import BatchResult, evaluate_batch
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError, Severity
 from kpi_rules.engine import BatchOutcome, RuleSet, load, loads, read_records
 from kpi_rules.models import Explanation, ResultSummary
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BatchOutcome",
+    "BatchResult",
     "ConditionResult",
     "CriterionResult",
     "Diagnostic",
@@ -43,6 +45,7 @@ __all__ = [
     "Ruleset",
     "Severity",
     "SubjectRecord",
+    "evaluate_batch",
     "load",
     "loads",
     "read_records",

@@ -24,6 +24,7 @@ from kpi_rules.loader import parse_source, read_source
 from kpi_rules.models import BatchReport, RejectedRecord, summarize
 from kpi_rules.parser import find_comments
 from kpi_rules.printer import format_ruleset
+from kpi_rules.province_cli import check_bundle, evaluate_bundle, explain_bundle, is_bundle_file
 from kpi_rules.source import SourceFile
 from kpi_rules.render import explanation_tree, results_table
 
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check rule files without running them")
     check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--catalogue", metavar="FILE", help="bind a product catalogue (docs/catalogue.md)")
 
     fmt = sub.add_parser("fmt", help="rewrite rule files in the canonical text form")
     fmt.add_argument("files", nargs="+", metavar="FILE")
@@ -63,16 +65,45 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="rate every record of an input file")
     evaluate.add_argument("rules", metavar="RULES")
     evaluate.add_argument("input", metavar="INPUT")
+    evaluate.add_argument("--catalogue", metavar="FILE", help="bind a product catalogue (docs/catalogue.md)")
     evaluate.add_argument("--format", choices=("table", "json"), default="table")
     evaluate.add_argument("--lang", choices=("vi", "en"), default="vi")
 
     explain = sub.add_parser("explain", help="explain the rating of one subject")
     explain.add_argument("rules", metavar="RULES")
     explain.add_argument("input", metavar="INPUT")
+    explain.add_argument("--catalogue", metavar="FILE", help="bind a product catalogue (docs/catalogue.md)")
     explain.add_argument("--subject", required=True, metavar="ID")
+    explain.add_argument("--period", metavar="P", help="with a bundle: the period to explain (default: the last)")
     explain.add_argument("--lang", choices=("vi", "en"), default="vi")
     explain.add_argument("--format", choices=("tree", "json"), default="tree")
+
+    verify = sub.add_parser("verify", help="prove and test properties of rule files (completeness, fairness)")
+    verify.add_argument("files", nargs="+", metavar="RULES")
+    verify.add_argument("--examples", type=_positive, default=100, metavar="N",
+                        help="records drawn per sampled property (default 100)")
+    verify.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="seed the random draws (default: the same derandomized run every time)")
+    verify.add_argument("--lang", choices=("vi", "en"), default="vi")
+
+    test = sub.add_parser("test", help="run the tests beside the rules (*.tests.yaml)")
+    test.add_argument("paths", nargs="+", metavar="FILE_OR_DIR",
+                      help="test files, rule files (their x.tests.yaml is run) or directories")
+    test.add_argument("--lang", choices=("vi", "en"), default=None,
+                      help="the language of explanations (default: each case's own, else vi)")
+    test.add_argument("--boundaries", action="store_true",
+                      help="also run cases generated just below, at and above every band edge")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        command = {"check": _check, "fmt": _fmt, "evaluate": _evaluate, "explain": _explain}[args.command]
+        command = {"check": _check, "fmt": _fmt, "evaluate": _evaluate, "explain": _explain,
+                   "verify": _verify, "test": _test}[args.command]
         return command(args, out, err)
     except DiagnosticError as error:
         _print_diagnostics(err, error.diagnostics)
@@ -108,8 +140,11 @@ def _print_diagnostics(err: Console, diagnostics: Sequence[Diagnostic]) -> None:
 def _check(args: argparse.Namespace, out: Console, err: Console) -> int:
     status = EXIT_OK
     for path in args.files:
+        if is_bundle_file(path):  # a bundle: every role's rule set (kpi_rules.province_cli)
+            status = max(status, check_bundle(path, out, err))
+            continue
         try:
-            rules = load(path)
+            rules = load(path, catalogue=args.catalogue)
         except DiagnosticError as error:
             _print_diagnostics(err, error.diagnostics)
             status = EXIT_FINDINGS
@@ -166,13 +201,15 @@ def _lost_comments(source: SourceFile, canonical: str) -> list[int]:
     return lost
 
 
-def _rate(rules_path: str, input_path: str) -> tuple[RuleSet, BatchOutcome]:
-    rules = load(rules_path)
+def _rate(rules_path: str, input_path: str, catalogue: str | None = None) -> tuple[RuleSet, BatchOutcome]:
+    rules = load(rules_path, catalogue=catalogue)
     return rules, rules.evaluate_many(read_records(input_path))
 
 
 def _evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rules, outcome = _rate(args.rules, args.input)
+    if is_bundle_file(args.rules):
+        return evaluate_bundle(args, out, err)
+    rules, outcome = _rate(args.rules, args.input, args.catalogue)
     rows = [summarize(result, rules.plan, args.lang) for result in outcome.results]
     if args.format == "json":
         report = BatchReport(
@@ -214,7 +251,9 @@ def _pair(outcome: BatchOutcome) -> list[tuple[str, Diagnostic]]:
 
 
 def _explain(args: argparse.Namespace, out: Console, err: Console) -> int:
-    rules = load(args.rules)
+    if is_bundle_file(args.rules):
+        return explain_bundle(args, out, err)
+    rules = load(args.rules, catalogue=args.catalogue)
     raws = read_records(args.input)
     matches = [r for r in raws if isinstance(r, dict) and str(r.get("id")) == args.subject]
     if not matches:
@@ -228,6 +267,36 @@ def _explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         out.print(explanation_tree(explanation))
     return EXIT_OK
+
+
+def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kpi_rules.verify import verify_file  # needs hypothesis: imported only for this command
+
+    status = EXIT_OK
+    for path in args.files:
+        if not Path(path).is_file():
+            raise _UsageError(f"{path}: no such rule file")
+        report = verify_file(path, examples=args.examples, seed=args.seed, lang=args.lang)
+        out.print(report.render(), markup=False, end="")
+        if not report.ok:
+            status = EXIT_FINDINGS
+    return status
+
+
+def _test(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kpi_rules.ruletests import collect_test_targets, run_target
+
+    status = EXIT_OK
+    passed = failed = 0
+    for target in collect_test_targets([Path(p) for p in args.paths]):
+        text, good, bad = run_target(target, lang=args.lang, boundaries=args.boundaries)
+        out.print(text, markup=False, end="")
+        passed += good
+        failed += bad
+        if bad:
+            status = EXIT_FINDINGS
+    out.print(f"{passed} passed, {failed} failed", markup=False)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

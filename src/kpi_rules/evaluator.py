@@ -22,7 +22,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from kpi_rules import nodes
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
@@ -274,7 +274,34 @@ class _Run:
             disqualifiers=tuple(disqualifiers),
             passed_over=passed,
             override=override,
+            all_conditions=self.every_condition(levels, conditions),
         )
+
+    def every_condition(
+        self, levels: Sequence[nodes.Level], known: Sequence[ConditionResult]
+    ) -> tuple[ConditionResult, ...]:
+        """The conditions of every level, reusing those the decision already evaluated.
+
+        The others are evaluated here only so that a half-year or year can tell whether a level's
+        conditions held in each period; one that cannot be established (a run-time problem or
+        insufficient data in it) counts as not met, so a span never gets a level it did not earn.
+        """
+        seen = {(c.level, c.name): c for c in known}
+        out: list[ConditionResult] = []
+        tracer, self.tracer = self.tracer, None
+        try:
+            for level in levels:
+                for cond in level.conditions:
+                    found = seen.get((level.name, cond.name))
+                    if found is None:
+                        try:
+                            found = ConditionResult(level.name, cond.name, self.truth(self.ev(cond.expr, None), cond.expr))
+                        except (EvaluationError, _Insufficient):
+                            found = ConditionResult(level.name, cond.name, False)
+                    out.append(found)
+        finally:
+            self.tracer = tracer
+        return tuple(out)
 
     # ------------------------------------------------------------------ expressions
 
@@ -325,8 +352,9 @@ class _Run:
         elif name in plan.tables:
             self.fail("KR303", f"table `{name}` must be read with a key: `{name}[key]`", expr.span)
         elif any(r.name == name for r in plan.checked.subject.relations):
-            raw = self.record.inputs.get(name)
-            value = tuple(raw) if isinstance(raw, list) else raw
+            # related subjects' results of the same period (kpi_rules.province fills them)
+            raw = self.record.related[name] if name in self.record.related else self.record.inputs.get(name)
+            value = tuple(raw) if isinstance(raw, list) else cast(Value, raw)
         else:
             self.fail("KR301", f"`{name}` has no value here", expr.span)
         env[name] = value
@@ -335,6 +363,11 @@ class _Run:
     def _member(self, expr: nodes.Expr, local: dict[str, Value] | None) -> Value:
         assert isinstance(expr, nodes.Member)
         obj = self.ev(expr.obj, local)
+        if obj is None and isinstance(expr.obj, nodes.Var) and expr.obj.name not in (local or {}) and any(
+                r.name == expr.obj.name for r in self.plan.checked.subject.relations):
+            self.fail("KR501", f"`{expr.obj.name}` has no related subject here (e.g. the root unit has no "
+                      f"parent), so `.{expr.name}` has no value", expr.span,
+                      f"test `present({expr.obj.name})` first")
         if not isinstance(obj, Mapping):
             self.fail("KR303", f"`.{expr.name}` needs a record, got {_describe(obj)}", expr.span)
         value = obj.get(expr.name, _MISSING)
@@ -347,9 +380,11 @@ class _Run:
         table = expr.obj
         if not isinstance(table, nodes.Var) or table.name not in self.plan.tables:
             self.fail("KR303", "only a table can be read with `[key]`", expr.span)
-        version = self.plan.table_version(table.name, self.day)
+        day = _assigned_on(expr.key, local) if table.name == "catalogue" else None
+        day = day or self.day
+        version = self.plan.table_version(table.name, day)
         if version is None:
-            self.fail("KR510", f"no version of table `{table.name}` is in force on {self.day}", expr.span)
+            self.fail("KR510", f"no version of table `{table.name}` is in force on {day}", expr.span)
         key = self.ev(expr.key, local)
         value = version.rows.get(key, _MISSING)
         if value is _MISSING:
@@ -638,6 +673,18 @@ _DISPATCH: dict[type, Callable[[_Run, nodes.Expr, dict[str, Value] | None], Valu
     nodes.Aggregate: _Run._aggregate,
     nodes.Tiers: _Run._tiers,
 }
+
+
+def _assigned_on(key: nodes.Expr, local: dict[str, Value] | None) -> dt.date | None:
+    """The ``assigned_on`` date of the item a catalogue key is read from (``catalogue[t.product]``):
+    a coefficient is snapshotted on the day the work was assigned (docs/catalogue.md)."""
+    if local and isinstance(key, nodes.Member) and isinstance(key.obj, nodes.Var):
+        item = local.get(key.obj.name)
+        if isinstance(item, Mapping):
+            day = item.get("assigned_on")
+            if isinstance(day, dt.date):
+                return day
+    return None
 
 
 def _clamp(x: Fraction, lo: Fraction, hi: Fraction) -> Fraction:

@@ -21,11 +21,13 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Literal
 
 from kpi_rules import nodes
 from kpi_rules.i18n import LANGUAGES, MessageError, message
 from kpi_rules.models import (
     Band,
+    CohortOut,
     ConditionOut,
     CriterionNode,
     Decision,
@@ -35,8 +37,12 @@ from kpi_rules.models import (
     Lang,
     Number,
     OverrideOut,
+    PeriodOut,
+    PeriodsOut,
     ProvenanceOut,
     Ref,
+    RelatedOut,
+    RelatedSubjectOut,
     ResultSummary,
     SubjectInfo,
     ValueEntry,
@@ -44,7 +50,8 @@ from kpi_rules.models import (
 )
 from kpi_rules.plan import Plan
 from kpi_rules.printer import format_expr
-from kpi_rules.results import CriterionResult, LevelDecision, Result, SubjectRecord, Value
+from kpi_rules.periods import NO_RATED_PERIOD
+from kpi_rules.results import CohortDecision, Combination, CriterionResult, LevelDecision, Result, SubjectRecord, Value
 from kpi_rules.values import format_exact, format_number
 
 __all__ = ["cite_with_basis", "explain", "summarize"]
@@ -412,12 +419,76 @@ def _reason_text(ctx: _Ctx, decision: LevelDecision, total: Fraction | None) -> 
         labels = [_disqualifier_label(ctx, d.name) for d in deciding]
         return ctx.msg("reason.disqualified", disqualifier=ctx.msg("format.list_separator").join(labels),
                        level=level, total=total_text)
+    if decision.reason == "quota" and decision.cohort is not None:
+        c = decision.cohort
+        return ctx.msg("reason.quota", from_level=ctx.level_ref(c.from_level).label, level=level,
+                       cite=ctx.cite(c.cite) or c.rule, group=_group_text(c.group), allowed=c.allowed,
+                       eligible=c.eligible, rate=f"{format_exact(c.percent)}%", rank=c.rank, total=total_text)
+    if decision.reason == "rating_count":
+        combined = ctx.result.combined
+        counts = _counts_text(ctx, combined.counts if combined is not None else ())
+        if combined is not None and combined.rule is not None:
+            return ctx.msg("reason.rating_count", counts=counts, rule=combined.rule, level=level)
+        return ctx.msg("reason.rating_count_otherwise", counts=counts, level=level)
     override = decision.override
     if override is None:  # an "override" decision always carries its override
         raise ValueError("a decision with reason `override` has no override")
     return ctx.msg("reason.override", level=level, decided_by=override.decided_by,
                    decided_on=_date_text(ctx, override.decided_on), clause=override.clause,
                    reason=override.reason, band_level=ctx.level_ref(decision.band_level).label)
+
+
+def _group_text(group: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"{key} = {value or '—'}" for key, value in group)
+
+
+def _counts_text(ctx: _Ctx, counts: tuple[tuple[str, int], ...]) -> str:
+    return ctx.msg("format.list_separator").join(
+        ctx.msg("periods.count", level=ctx.level_ref(name).label, count=n) for name, n in counts)
+
+
+def _cohort_out(ctx: _Ctx, c: CohortDecision) -> CohortOut:
+    rule = next((r for r in ctx.ruleset.cohorts if r.name == c.rule), None)
+    cite = ctx.cite(c.cite)
+    rate = f"{format_exact(c.percent)}%"
+    params = dict(cite=cite or c.rule, group=_group_text(c.group), allowed=c.allowed, eligible=c.eligible,
+                  rank=c.rank)
+    if c.demoted:
+        text = ctx.msg("cohort.demoted", from_level=ctx.level_ref(c.from_level).label,
+                       level=ctx.level_ref(c.to_level).label, **params)
+    else:
+        text = ctx.msg("cohort.kept", level=ctx.level_ref(c.from_level).label, rate=rate, **params)
+    return CohortOut(
+        rule=Ref(id=c.rule, label=rule.label.get(ctx.lang) if rule is not None else c.rule),
+        group=_group_text(c.group), eligible=c.eligible, allowed=c.allowed, rank=c.rank,
+        rate=rate + (f" ({ctx.msg('cohort.exception')})" if c.exception else ""), exception=c.exception,
+        demoted=c.demoted, from_level=ctx.level_ref(c.from_level), to_level=ctx.level_ref(c.to_level),
+        text=text, cite=cite,
+    )
+
+
+def _periods_out(ctx: _Ctx, combined: Combination) -> PeriodsOut:
+    decl = ctx.ruleset.periods
+    items = []
+    for use in combined.periods:
+        items.append(PeriodOut(
+            period=use.period, used=use.used, status=use.status,
+            note=ctx.msg("periods.used" if use.used else f"periods.{use.status}"),
+            total=ctx.number(use.total) if use.total is not None else None,
+            level=ctx.level_ref(use.level) if use.level is not None else None,
+        ))
+    used = [u.total for u in combined.periods if u.used and u.total is not None]
+    formula = None
+    if used and ctx.result.total is not None:
+        terms = " + ".join(ctx.formula_value(t) or "?" for t in used)
+        formula = f"({terms}) / {len(used)}{ctx.equals(ctx.result.total)}"
+    method: Literal["mean", "rating_count"] = "rating_count" if combined.method == "rating_count" else "mean"
+    return PeriodsOut(
+        method=method, method_text=ctx.msg(f"periods.{method}"), periods=tuple(items),
+        formula_with_values=formula,
+        counts=tuple((ctx.level_ref(name), n) for name, n in combined.counts),
+        cite=ctx.cite(decl.cite) if decl is not None else None,
+    )
 
 
 def _disqualifier_decl(ctx: _Ctx, name: str) -> nodes.Disqualifier | None:
@@ -474,11 +545,13 @@ def _decision(ctx: _Ctx, decision: LevelDecision, total: Fraction | None) -> Dec
         reason=decision.reason,
         reason_text=_reason_text(ctx, decision, total),
         cite=ctx.cite(decision.override.clause if decision.override is not None else
+                      decision.cohort.cite if decision.reason == "quota" and decision.cohort is not None else
                       (final.cite if final else None) or (rating.cite if rating else None)),
         conditions=tuple(conditions),
         disqualifiers=tuple(disqualifiers),
         passed_over=tuple(ctx.level_ref(name) for name in decision.passed_over),
         override=override,
+        cohort=_cohort_out(ctx, decision.cohort) if decision.cohort is not None else None,
     )
 
 
@@ -509,6 +582,9 @@ def _insufficient(ctx: _Ctx) -> Insufficient | None:
     reason = ctx.result.insufficient
     if reason is None:
         return None
+    if ctx.result.combined is not None and reason.definition == NO_RATED_PERIOD:
+        return Insufficient(definition=reason.definition,
+                            message=ctx.msg("periods.none_rated", span=ctx.result.period or ""))
     label, expr = _definition(ctx, reason.definition)
     where = None
     if reason.span is not None:
@@ -572,6 +648,7 @@ def explain(
         values=_values(ctx),
         decision=decision,
         insufficient=_insufficient(ctx),
+        periods=_periods_out(ctx, result.combined) if result.combined is not None else None,
         provenance=ProvenanceOut(
             ruleset_id=result.provenance.ruleset_id,
             version=result.provenance.version,
@@ -579,7 +656,34 @@ def explain(
             title=ruleset.title.get(ctx.lang),
             basis=ruleset.basis,
         ),
+        related=_related(ctx),
     )
+
+
+def _related(ctx: _Ctx) -> tuple[RelatedOut, ...]:
+    """The related subjects the record was rated with (relation values of a province run)."""
+    record = ctx.record
+    if record is None or not record.related:
+        return ()
+    out: list[RelatedOut] = []
+    for rel in ctx.plan.checked.subject.relations:
+        if rel.name not in record.related:
+            continue
+        value = record.related[rel.name]
+        items = value if isinstance(value, tuple) else (() if value is None else (value,))
+        subjects = tuple(
+            RelatedSubjectOut(
+                id=item.id,
+                name=item.name,
+                rated=item.rated,
+                total=ctx.number(item.total) if item.total is not None else None,
+                level=ctx.level_ref(item.level) if item.level is not None else None,
+                note=None if item.rated else ctx.msg(f"related.{item.note or 'not_rated'}"),
+            )
+            for item in items
+        )
+        out.append(RelatedOut(relation=rel.name, label=rel.label.get(ctx.lang), subjects=subjects))
+    return tuple(out)
 
 
 def summarize(result: Result, plan: Plan, lang: str = "vi") -> ResultSummary:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchReport",
     "Band",
+    "CohortOut",
     "ConditionOut",
     "CriterionNode",
     "Decision",
@@ -33,6 +34,8 @@ __all__ = [
     "Insufficient",
     "Number",
     "OverrideOut",
+    "PeriodOut",
+    "PeriodsOut",
     "ProvenanceOut",
     "Ref",
     "RejectedRecord",
@@ -46,7 +49,7 @@ __all__ = [
 Lang = Literal["vi", "en"]
 StatusName = Literal["rated", "insufficient_data"]
 KindName = Literal["total", "group", "bonus", "penalty", "criterion"]
-ReasonName = Literal["band", "fallthrough", "disqualified", "override"]
+ReasonName = Literal["band", "fallthrough", "disqualified", "override", "rating_count", "quota"]
 ValueKind = Literal["number", "bool", "text", "date", "list", "none"]
 
 
@@ -147,6 +150,52 @@ class OverrideOut(_Model):
     reason: str
 
 
+class CohortOut(_Model):
+    """What a cohort rule (the excellent quota, Art. 20(5)) decided for this subject."""
+
+    rule: Ref
+    #: ``unit = snv.tccb, task_group = chuyen_vien``.
+    group: str
+    #: N (at the limited level or the counted one), k (allowed to keep the limited level), rank.
+    eligible: int
+    allowed: int
+    rank: int
+    #: The rate applied (``20%``) and whether it is the exception's.
+    rate: str
+    exception: bool
+    demoted: bool
+    from_level: Ref
+    to_level: Ref
+    #: The decision as a sentence, with the clause.
+    text: str
+    cite: str | None = None
+
+
+class PeriodOut(_Model):
+    """One period of a combined span: used, or left out and why."""
+
+    period: str
+    used: bool
+    status: Literal["rated", "insufficient_data", "no_record"]
+    #: Why it was left out (or "used"), for people.
+    note: str
+    total: Number | None = None
+    level: Ref | None = None
+
+
+class PeriodsOut(_Model):
+    """How a half-year or year was made from its periods."""
+
+    method: Literal["mean", "rating_count"]
+    method_text: str
+    periods: tuple[PeriodOut, ...]
+    #: ``mean``: the mean of the used totals with the values, e.g. ``(84 + 90) / 2 = 87``.
+    formula_with_values: str | None = None
+    #: ``rating_count``: counts of the used periods by level.
+    counts: tuple[tuple[Ref, int], ...] = ()
+    cite: str | None = None
+
+
 class Decision(_Model):
     """How the level was reached."""
 
@@ -161,6 +210,8 @@ class Decision(_Model):
     disqualifiers: tuple[DisqualifierOut, ...] = ()
     passed_over: tuple[Ref, ...] = ()
     override: OverrideOut | None = None
+    #: Set when a cohort rule (the excellent quota) ranked this subject, kept or demoted.
+    cohort: CohortOut | None = None
 
 
 class Insufficient(_Model):
@@ -184,6 +235,26 @@ class ProvenanceOut(_Model):
     basis: str = ""
 
 
+class RelatedSubjectOut(_Model):
+    """A related subject as it was read: its result in the same period."""
+
+    id: str
+    name: str | None = None
+    rated: bool
+    total: Number | None = None
+    level: Ref | None = None
+    #: Why it is not rated (no record, insufficient data, record rejected), in the explanation's language.
+    note: str | None = None
+
+
+class RelatedOut(_Model):
+    """The subjects one relation linked to (``supervised``, ``children``...)."""
+
+    relation: str
+    label: str
+    subjects: tuple[RelatedSubjectOut, ...] = ()
+
+
 class Explanation(_Model):
     """Why a subject got its result: every number, formula, clause and decision step."""
 
@@ -198,7 +269,11 @@ class Explanation(_Model):
     values: tuple[ValueEntry, ...] = ()
     decision: Decision | None = None
     insufficient: Insufficient | None = None
+    #: For a half-year or year: the periods used and left out.
+    periods: PeriodsOut | None = None
     provenance: ProvenanceOut
+    #: The related subjects read through relations (a province run), with their results.
+    related: tuple[RelatedOut, ...] = ()
 
 
 class ResultSummary(_Model):
@@ -254,6 +329,27 @@ class BatchReport(_Model):
     rated: int = Field(ge=0)
     insufficient_data: int = Field(ge=0)
     rejected_count: int = Field(ge=0)
+
+
+class ProvinceReport(_Model):
+    """The JSON output of ``kpi-rules evaluate BUNDLE PROVINCE --format json``."""
+
+    bundle: str
+    province: str
+    periods: list[str] = Field(default_factory=list)
+    #: Subject id → role (staff, deputy, head, unit).
+    roles: dict[str, str] = Field(default_factory=dict)
+    #: One row per subject and period, period by period in evaluation order.
+    results: list[ResultSummary] = Field(default_factory=list)
+    #: One row per subject and year (when the rule sets combine periods).
+    years: list[ResultSummary] = Field(default_factory=list)
+    rejected: list[RejectedRecord] = Field(default_factory=list)
+    #: Warnings, e.g. a leader reading a subordinate whose record was rejected.
+    notes: list[str] = Field(default_factory=list)
+    #: Period (or year) → role → level or status → count.
+    counts: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
+    #: The optional stages (periods, cohort) and whether they ran.
+    stages: dict[str, str] = Field(default_factory=dict)
 
 
 def explanation_json_schema() -> dict[str, Any]:

@@ -267,6 +267,12 @@ class InputDecl:
     cite: str | None = None
     span: Span | None = field(default=None, compare=False, repr=False)
     comments: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    #: ``increasing``/``decreasing``: a promise that raising this input never lowers (never
+    #: raises) the level; ``kpi-rules verify`` tests it. None: no promise.
+    monotone: Monotone | None = None
+
+
+Monotone = Literal["increasing", "decreasing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +477,98 @@ class Rating:
     comments: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
+#: What ``remove KIND NAME`` can take away from a parent rule set (see :mod:`kpi_rules.merge`).
+RemovalKind = Literal["record", "subject", "input", "relation", "param", "table", "let",
+                      "criterion", "group", "level", "require", "disqualify", "cohort"]
+REMOVAL_KINDS: tuple[RemovalKind, ...] = ("record", "subject", "input", "relation", "param", "table",
+                                          "let", "criterion", "group", "level", "require", "disqualify",
+                                          "cohort")
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """``remove disqualify ideology`` in a rule set that ``extends`` another: drop a parent
+    declaration. Inputs and relations are named ``subject.input``, conditions ``level.require``."""
+
+    kind: RemovalKind
+    name: str
+    span: Span | None = field(default=None, compare=False, repr=False)
+    comments: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------- periods and cohorts
+
+#: The period of the records (``monitor``) and how periods combine (``combine``); the validator
+#: checks the words (KR322, KR323), so both forms report them the same way.
+PERIOD_KINDS: tuple[str, ...] = ("month", "quarter")
+COMBINE_METHODS: tuple[str, ...] = ("mean", "rating_count")
+
+
+@dataclass(frozen=True, slots=True)
+class CountRule:
+    """One rule of ``combine rating_count``: ``level excellent when periods("excellent") >= 2``.
+    ``periods("x")`` counts the rated periods at level ``x``; the first rule that holds wins."""
+
+    level: str
+    when: Expr
+    span: Span | None = field(default=None, compare=False, repr=False)
+    comments: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodsDecl:
+    """``periods { monitor quarter  combine mean }``: the period of the records and how the
+    half-year and the year are made from the periods actually worked (see :mod:`kpi_rules.periods`).
+    ``rules`` and ``otherwise`` belong to ``combine rating_count``."""
+
+    monitor: str
+    combine: str
+    rules: tuple[CountRule, ...] = ()
+    otherwise: str | None = None
+    cite: str | None = None
+    span: Span | None = field(default=None, compare=False, repr=False)
+    comments: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+
+SortDirection = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """One key of a quota's order: ``total desc`` (the score) or a declared input (a tie-breaker)."""
+
+    name: str
+    direction: SortDirection = "desc"
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CohortDecl:
+    """A rule over a cohort of results: the excellent quota of Art. 20(5).
+
+    ``limit excellent to 20% of good per unit, task_group``: in each group (one value of every
+    key in ``groups``), the count at ``level`` may not exceed ``percent``% of the final count at
+    ``of``; ``exception 25% when outstanding_unit`` raises the rate for groups flagged so;
+    ``demote to good by total desc, seniority desc``: who is kept, and where the others go.
+    ``percent`` is the number written (20 for 20%)."""
+
+    name: str
+    label: Text
+    level: str
+    percent: Fraction
+    of: str
+    groups: tuple[str, ...]
+    demote_to: str
+    order: tuple[SortKey, ...]
+    exception_percent: Fraction | None = None
+    exception_flag: str | None = None
+    #: ``per_period`` after the limit: the rule also runs on each period, not only on the year.
+    per_period: bool = False
+    cite: str | None = None
+    span: Span | None = field(default=None, compare=False, repr=False)
+    comments: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+
 RoundingMode = Literal["half_up", "half_even", "down", "up"]
 
 
@@ -506,5 +604,11 @@ class Ruleset:
     lets: tuple[LetDecl, ...] = ()
     criteria: CriteriaTree | None = None
     rating: Rating | None = None
+    #: ``remove KIND NAME`` declarations of a variant (only meaningful with ``extends``).
+    removals: tuple[Removal, ...] = ()
+    #: ``periods { ... }``: how periods combine into the half-year and the year.
+    periods: PeriodsDecl | None = None
+    #: ``cohort NAME ... { ... }``: rules over many results (the excellent quota).
+    cohorts: tuple[CohortDecl, ...] = ()
     span: Span | None = field(default=None, compare=False, repr=False)
     comments: tuple[str, ...] = field(default=(), compare=False, repr=False)

@@ -448,7 +448,8 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
     # Rules whose result is one clause of a declaration (`basis "..."`, `min 0`, `optional`...)
     # or just their only child; the enclosing rule places them.
     _CLAUSES = {"basis", "version", "in_force", "extends", "rates", "dotted_name",
-                "opt_min", "opt_max", "opt_default", "opt_optional", "opt_required"}
+                "opt_min", "opt_max", "opt_default", "opt_optional", "opt_required",
+                "opt_increasing", "opt_decreasing"}
 
     def __default__(self, data: Any, children: list[Any], meta: Meta) -> Any:
         if data not in self._CLAUSES:  # start, signed_number, arg: pass the only child through
@@ -479,7 +480,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         groups: dict[type, list[Any]] = {}
         for item in c:
             groups.setdefault(type(item), []).append(item)
-        for kind, keyword in ((n.CriteriaTree, "criteria"), (n.Rating, "rating")):
+        for kind, keyword in ((n.CriteriaTree, "criteria"), (n.Rating, "rating"), (n.PeriodsDecl, "periods")):
             found = groups.get(kind, [])
             if len(found) > 1:
                 self._fail("KR106", f"a rule set has one `{keyword}` block; this is a second one", found[1].span,
@@ -501,6 +502,9 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
             lets=tuple(groups.get(n.LetDecl, ())),
             criteria=(groups.get(n.CriteriaTree) or [None])[0],
             rating=(groups.get(n.Rating) or [None])[0],
+            removals=tuple(groups.get(n.Removal, ())),
+            periods=(groups.get(n.PeriodsDecl) or [None])[0],
+            cohorts=tuple(groups.get(n.CohortDecl, ())),
             span=ident.span,
         )
         return cast(n.Ruleset, self._decl(ruleset, meta))
@@ -545,7 +549,14 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
                     self._fail("KR106", f"`{opt.tag}` conflicts with `{missing.tag}` given earlier for input `{c[0]}`", opt.span,
                                hint="an input is either `required` (the default), has a `default`, or is `optional`")
                 missing = opt
+            if opt.tag in ("increasing", "decreasing"):
+                other = "decreasing" if opt.tag == "increasing" else "increasing"
+                if other in opts:
+                    self._fail("KR106", f"`{opt.tag}` conflicts with `{other}` given earlier for input `{c[0]}`",
+                               opt.span, hint="an input is either `increasing` or `decreasing`, not both")
             opts[opt.tag] = opt
+        monotone: n.Monotone | None = (
+            "increasing" if "increasing" in opts else "decreasing" if "decreasing" in opts else None)
         node = n.InputDecl(
             name=str(c[0]),
             type=c[1],
@@ -556,6 +567,7 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
             max=opts["max"].value if "max" in opts else None,
             cite=_first_cite(c),
             span=self._tok(c[0]),
+            monotone=monotone,
         )
         return cast(n.InputDecl, self._decl(node, meta))
 
@@ -634,6 +646,11 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
         node = n.Disqualifier(str(c[0]), c[1], body[-1], target, _first_cite(body[2:-1]), span=self._tok(c[0]))
         return cast(n.Disqualifier, self._decl(node, meta))
 
+    def remove_decl(self, meta: Meta, c: list[Any]) -> n.Removal:
+        kind = cast(n.RemovalKind, self._choice(c[0], n.REMOVAL_KINDS, "what to remove"))
+        node = n.Removal(kind, c[1].value, span=self._span(meta))
+        return cast(n.Removal, self._decl(node, meta))
+
     def fallthrough(self, meta: Meta, c: list[Token]) -> _Tagged:
         return _Tagged("fallthrough", self._choice(c[0], FALLTHROUGHS, "a fall-through rule"), self._span(meta))
 
@@ -658,6 +675,65 @@ class _Builder(Transformer_NonRecursive[Token, Any]):
             span=Span(self.source, self.offset + start, self.offset + start + len("rating")),
         )
         return cast(n.Rating, self._decl(node, meta))
+
+    # ----------------------------------------------------------------- periods and cohorts
+    def monitor(self, meta: Meta, c: list[Token]) -> _Tagged:
+        return _Tagged("monitor", str(c[0]), self._tok(c[0]))
+
+    def combine(self, meta: Meta, c: list[Any]) -> _Tagged:
+        return _Tagged("combine", (str(c[0]), c[1] if len(c) > 1 else None), self._tok(c[0]))
+
+    def count_rules(self, meta: Meta, c: list[Any]) -> tuple[tuple[n.CountRule, ...], str | None]:
+        rules = tuple(x for x in c if isinstance(x, n.CountRule))
+        otherwise = next((x.value for x in c if isinstance(x, _Tagged)), None)
+        return rules, otherwise
+
+    def count_rule(self, meta: Meta, c: list[Any]) -> n.CountRule:
+        return cast(n.CountRule, self._decl(n.CountRule(str(c[0]), c[1], span=self._tok(c[0])), meta))
+
+    def count_otherwise(self, meta: Meta, c: list[Token]) -> _Tagged:
+        return _Tagged("otherwise", str(c[0]), self._tok(c[0]))
+
+    def periods_decl(self, meta: Meta, c: list[Any]) -> n.PeriodsDecl:
+        tags = {x.tag: x for x in c if isinstance(x, _Tagged)}
+        method, body = tags["combine"].value
+        rules, otherwise = body if body is not None else ((), None)
+        start = getattr(meta, "start_pos", 0)
+        node = n.PeriodsDecl(
+            monitor=tags["monitor"].value, combine=method, rules=rules, otherwise=otherwise,
+            cite=_first_cite(c),
+            span=Span(self.source, self.offset + start, self.offset + start + len("periods")),
+        )
+        return cast(n.PeriodsDecl, self._decl(node, meta))
+
+    def quota_limit(self, meta: Meta, c: list[Any]) -> _Tagged:
+        names = [t for t in c if isinstance(t, Token) and t.type == "NAME"]
+        per_period = any(isinstance(t, Token) and t.type == "PER_PERIOD" for t in c)
+        percent = next(t for t in c if isinstance(t, Token) and t.type == "PERCENT")
+        value = (str(names[0]), self._fraction(percent), str(names[1]), tuple(str(t) for t in names[2:]), per_period)
+        return _Tagged("limit", value, self._span(meta))
+
+    def quota_exception(self, meta: Meta, c: list[Token]) -> _Tagged:
+        return _Tagged("exception", (self._fraction(c[0]), str(c[1])), self._span(meta))
+
+    def sort_key(self, meta: Meta, c: list[Token]) -> n.SortKey:
+        direction = self._choice(c[1], ("asc", "desc"), "a sort direction")
+        return n.SortKey(str(c[0]), cast(n.SortDirection, direction), self._tok(c[0]))
+
+    def quota_demote(self, meta: Meta, c: list[Any]) -> _Tagged:
+        return _Tagged("demote", (str(c[0]), tuple(x for x in c[1:] if isinstance(x, n.SortKey))), self._span(meta))
+
+    def cohort_decl(self, meta: Meta, c: list[Any]) -> n.CohortDecl:
+        tags = {x.tag: x for x in c if isinstance(x, _Tagged)}
+        level, percent, of, groups, per_period = tags["limit"].value
+        exception = tags["exception"].value if "exception" in tags else (None, None)
+        demote_to, order = tags["demote"].value
+        node = n.CohortDecl(
+            name=str(c[0]), label=c[1], level=level, percent=percent, of=of, groups=groups,
+            demote_to=demote_to, order=order, exception_percent=exception[0], exception_flag=exception[1],
+            per_period=per_period, cite=_first_cite(c), span=self._tok(c[0]),
+        )
+        return cast(n.CohortDecl, self._decl(node, meta))
 
     # ----------------------------------------------------------------- expressions
     def number(self, meta: Meta, c: list[Token]) -> n.NumberLit:
@@ -794,7 +870,7 @@ def _with_comments(node: Any, comments: dict[int, list[str]]) -> Any:
             new = tuple(_with_comments(v, comments) for v in value)
             if any(a is not b for a, b in zip(new, value)):
                 changes[f.name] = new
-        elif isinstance(value, (n.CriteriaTree, n.Rating, n.Level)):
+        elif isinstance(value, (n.CriteriaTree, n.Rating, n.Level, n.PeriodsDecl)):
             new_value = _with_comments(value, comments)
             if new_value is not value:
                 changes[f.name] = new_value

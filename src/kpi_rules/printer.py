@@ -191,6 +191,9 @@ def format_ruleset(ruleset: n.Ruleset) -> str:
         out.add(1, f"extends {ruleset.extends}")
     out.add(1, f"rates {ruleset.rates}")
     out.add(1, f"display {ruleset.display.decimals} decimals {ruleset.display.mode}")
+    for removal in ruleset.removals:
+        out.comments(removal.comments, 1)
+        out.add(1, f"remove {removal.kind} {removal.name}")
     for record in ruleset.records:
         out.blank()
         _block(out, 1, record.comments, f"record {record.name} {_text(record.label)}",
@@ -225,6 +228,12 @@ def format_ruleset(ruleset: n.Ruleset) -> str:
     if ruleset.rating is not None:
         out.blank()
         _rating(out, 1, ruleset.rating)
+    if ruleset.periods is not None:
+        out.blank()
+        _periods(out, 1, ruleset.periods)
+    for cohort in ruleset.cohorts:
+        out.blank()
+        _cohort(out, 1, cohort)
     out.add(0, "}")
     return out.text()
 
@@ -299,6 +308,8 @@ def _input(decl: n.InputDecl, out: _Lines, depth: int) -> None:
         opts += f" default {format_literal(decl.default)}"
     elif decl.missing == "optional":
         opts += " optional"
+    if decl.monotone is not None:
+        opts += f" {decl.monotone}"
     out.add(depth, f"input {decl.name} : {_type(decl.type)}{opts} {_text(decl.label)}{_cite(decl.cite)}")
 
 
@@ -362,3 +373,31 @@ def _disqualifier(q: n.Disqualifier, out: _Lines, depth: int) -> None:
     out.comments(q.comments, depth)
     target = f" to {q.target}" if q.target is not None else ""
     out.add(depth, f"disqualify {q.name} {_text(q.label)}{_cite(q.cite)} when {format_expr(q.when)}{target}")
+
+
+def _periods(out: _Lines, depth: int, decl: n.PeriodsDecl) -> None:
+    parts: list[_Part] = [partial(_line, f"monitor {decl.monitor}")]
+    if decl.combine == "rating_count" or decl.rules or decl.otherwise is not None:
+        rules: list[_Part] = [partial(_count_rule, r) for r in decl.rules]
+        if decl.otherwise is not None:
+            rules.append(partial(_line, f"otherwise {decl.otherwise}"))
+        parts.append(partial(_block, comments=(), head=f"combine {decl.combine}", parts=rules))
+    else:
+        parts.append(partial(_line, f"combine {decl.combine}"))
+    _block(out, depth, decl.comments, "periods" + _cite(decl.cite), parts)
+
+
+def _count_rule(rule: n.CountRule, out: _Lines, depth: int) -> None:
+    out.comments(rule.comments, depth)
+    out.add(depth, f"level {rule.level} when {format_expr(rule.when)}")
+
+
+def _cohort(out: _Lines, depth: int, decl: n.CohortDecl) -> None:
+    limit = (f"limit {decl.level} to {format_number(decl.percent)}% of {decl.of} per {', '.join(decl.groups)}"
+             + (" per_period" if decl.per_period else ""))
+    parts: list[_Part] = [partial(_line, limit)]
+    if decl.exception_percent is not None and decl.exception_flag is not None:
+        parts.append(partial(_line, f"exception {format_number(decl.exception_percent)}% when {decl.exception_flag}"))
+    order = ", ".join(f"{k.name} {k.direction}" for k in decl.order)
+    parts.append(partial(_line, f"demote to {decl.demote_to} by {order}"))
+    _block(out, depth, decl.comments, f"cohort {decl.name} {_text(decl.label)}{_cite(decl.cite)}", parts)

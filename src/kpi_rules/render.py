@@ -94,6 +94,9 @@ def _decision(parent: Tree, decision: Decision, lang: str) -> None:
                 status = message("disqualifier.not_fired", lang)
             line = dqs.add(_with_cite(f"{'✗' if dq.fired else '✓'} {dq.label}: {status}", dq.cite))
             _formula(line, lang, dq.formula, dq.formula_with_values)
+    if decision.cohort is not None and decision.reason != "quota":  # a demotion is the reason itself
+        c = decision.cohort
+        branch.add(_with_cite(f"{message('cohort.heading', lang)} ({c.rule.label}): {c.text}", c.cite))
     if decision.override is not None:
         o = decision.override
         ob = branch.add(_t(message("heading.override", lang)))
@@ -104,6 +107,28 @@ def _decision(parent: Tree, decision: Decision, lang: str) -> None:
                            ("override.decided_on", decided_on), ("override.clause", o.clause),
                            ("override.reason", o.reason)):
             ob.add(_t(f"{message(key, lang)}: {value}"))
+
+
+def _periods(root: Tree, expl: Explanation, lang: str) -> None:
+    """The periods of a half-year or year: each used or left out (and why), then the mean."""
+    periods = expl.periods
+    assert periods is not None
+    head = f"{message('periods.heading', lang, span=expl.subject.period or '')}: {periods.method_text}"
+    branch = root.add(_with_cite(head, periods.cite))
+    for p in periods.periods:
+        shown = ""
+        if p.total is not None and expl.max is not None:
+            shown = " " + message("points.of_max", lang, points=p.total.display, max=expl.max.exact)
+        elif p.total is not None:
+            shown = " " + p.total.display
+        if p.level is not None:
+            shown += f" ({p.level.label})"
+        branch.add(_t(f"{'✓' if p.used else '–'} {p.period}:{shown} {p.note}".replace("  ", " ")))
+    if periods.formula_with_values:
+        branch.add(_t(f"{message('heading.formula', lang)}: {periods.formula_with_values}"))
+    if periods.counts:
+        sep = message("format.list_separator", lang)
+        branch.add(_t(sep.join(message("periods.count", lang, level=ref.label, count=n) for ref, n in periods.counts)))
 
 
 def explanation_tree(expl: Explanation) -> Tree:
@@ -129,6 +154,8 @@ def explanation_tree(expl: Explanation) -> Tree:
         _formula(branch, lang, ins.formula, ins.formula_with_values)
         if ins.where:
             branch.add(_t(message("insufficient.where", lang, where=ins.where)))
+    if expl.periods is not None:
+        _periods(root, expl, lang)
     if expl.criteria is not None:
         crit = expl.criteria
         branch = root.add(_with_cite(f"{message('heading.criteria', lang)}: {crit.label} [{crit.id}]: "
@@ -139,6 +166,17 @@ def explanation_tree(expl: Explanation) -> Tree:
         for v in expl.values:
             line = values.add(_with_cite(f"{v.label} [{v.id}] = {v.display}", v.cite))
             _formula(line, lang, v.formula, v.formula_with_values)
+    if expl.related:
+        related = root.add(_t(message("related.heading", lang)))
+        for group in expl.related:
+            branch = related.add(_t(f"{group.label} [{group.relation}]"))
+            for s in group.subjects:
+                who = f"{s.name} ({s.id})" if s.name else s.id
+                if s.rated and s.total is not None:
+                    shown = f"{who}: {s.total.display}" + (f"{_SEP}{s.level.label}" if s.level else "")
+                else:
+                    shown = f"{who}: {s.note or ''}"
+                branch.add(_t(shown))
     if expl.decision is not None:
         _decision(root, expl.decision, lang)
     p = expl.provenance

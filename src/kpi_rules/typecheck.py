@@ -61,6 +61,10 @@ AGGREGATES: dict[str, str | None] = {
     "all": "bool",
 }
 ROUNDING_MODES = ("half_up", "half_even", "down", "up")
+#: What a rule set reads of a related subject besides its inputs (see results.RelatedResult).
+RELATED_RESULT_FIELDS: dict[str, ValueType] = {
+    "id": TEXT, "total": NumberType("points"), "level": TEXT, "rated": BOOL,
+}
 SCALAR_TYPES = ("number", "percent", "points", "bool", "text", "date")
 
 
@@ -205,12 +209,12 @@ class ExprChecker:
         if decl is None:
             return None
         out: dict[str, ValueType] = {}
+        if isinstance(decl, nodes.SubjectDecl):
+            # a related subject is read through its result in the same period (RelatedResult);
+            # its own relations are not carried
+            out.update(RELATED_RESULT_FIELDS)
         for inp in decl.inputs:
             out.setdefault(inp.name, type_of_decl(inp.type))
-        if isinstance(decl, nodes.SubjectDecl):
-            for rel in decl.relations:
-                item = RecordType(rel.target)
-                out.setdefault(rel.name, ListOf(item) if rel.many else item)
         return out
 
     def _optional_field(self, record: str, name: str) -> bool:
@@ -470,7 +474,8 @@ class ExprChecker:
         optional = False  # after an earlier error (unknown name or field) nothing more is said
         if isinstance(first, nodes.Var) and first.name not in scope:
             g = self.globals.get(first.name)
-            optional = g is None or (isinstance(g.decl, nodes.InputDecl) and g.decl.missing == "optional")
+            optional = g is None or (isinstance(g.decl, nodes.InputDecl) and g.decl.missing == "optional") or (
+                isinstance(g.decl, nodes.RelationDecl) and not g.decl.many)  # `present(parent)`
         elif isinstance(first, nodes.Member):
             obj_t = self.types.get(id(first.obj))
             optional = True

@@ -17,7 +17,10 @@ from fractions import Fraction
 
 from kpi_rules import nodes
 from kpi_rules.checked import CheckedRuleset, Symbol, SymbolKind
+from kpi_rules.cohort import check_cohorts
 from kpi_rules.diagnostics import Diagnostic, DiagnosticSink, Label, Severity
+from kpi_rules.periods import check_periods
+from kpi_rules.relations import RELATIONS, relation_spec
 from kpi_rules.source import Span
 from kpi_rules.typecheck import (
     SCALAR_TYPES,
@@ -142,6 +145,8 @@ class _Checker:
             self._criteria(self.rs.criteria)
         if self.rs.rating is not None:
             self._rating(self.rs.rating)
+        check_periods(self.rs, self.error)  # periods and cohort rules: KR320-KR328
+        check_cohorts(self.rs, self.error)
         self.sink.raise_if_errors()
         assert subject is not None
         symbols = {
@@ -179,10 +184,24 @@ class _Checker:
                 seen[item.name] = item
             if isinstance(item, nodes.InputDecl):
                 self._input(item)
-            elif item.target not in self.subjects:
+                continue
+            self._relation_name(item)
+            if item.target not in self.subjects:
                 hint = suggest(item.target, self.subjects) or "relations link to a declared `subject`"
                 self.error("KR316", f"the relation `{item.name}` links to `{item.target}`, which is not a declared "
                            "subject", item.span, hint)
+
+    def _relation_name(self, rel: nodes.RelationDecl) -> None:
+        """Only the relations of the organisation model (kpi_rules.relations) have values."""
+        spec = relation_spec(rel.name)
+        if spec is None:
+            hint = suggest(rel.name, RELATIONS) or "the relations are " + ", ".join(RELATIONS)
+            self.error("KR360", f"`{rel.name}` is not a relation of the organisation model", rel.span, hint,
+                       note="relation values come from the unit tree; see docs/decree-design.md, Relations")
+        elif spec.many != rel.many:
+            want = f"list of {rel.target}" if spec.many else rel.target
+            self.error("KR360", f"the relation `{rel.name}` is {'a list' if spec.many else 'one subject'}: "
+                       f"{spec.meaning}", rel.span, f"write `relation {rel.name} : {want}`")
 
     def _type_expr(self, t: nodes.TypeExpr, span: Span | None) -> bool:
         """Report a scalar type name that is not one of the language's types."""
@@ -206,6 +225,10 @@ class _Checker:
             if bound is not None and not is_number:
                 self.error("KR312", f"`{word}` applies only to numbers, but the input `{inp.name}` is {what(vt)}",
                            inp.span, f"remove `{word} {fmt_num(bound)}`")
+        if inp.monotone is not None and not isinstance(vt, (NumberType, BoolType, EnumType)):
+            self.error("KR340", f"`{inp.monotone}` applies only to numbers, bool and one_of inputs, but the input "
+                       f"`{inp.name}` is {what(vt)}", inp.span,
+                       f"remove `{inp.monotone}`: only ordered values can be raised")
         if inp.min is not None and inp.max is not None and inp.min > inp.max:
             self.error("KR312", f"the input `{inp.name}` has `min {fmt_num(inp.min)}` above `max {fmt_num(inp.max)}`",
                        inp.span, "swap the two bounds, or correct one of them")

@@ -55,6 +55,7 @@ _SEQ_TAG: Final = "tag:yaml.org,2002:seq"
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _DOTTED_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_MONOTONE: Final[tuple[nodes.Monotone, ...]] = ("increasing", "decreasing")
 _SIGNED_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -629,11 +630,22 @@ class _Reader:
             lets=tuple(self.let(n, k, v, p) for n, k, v, p in self.named(f.get("lets"), "lets")),
             criteria=self.optional(self.criteria, f.get("criteria"), "criteria"),
             rating=self.optional(self.rating, f.get("rating"), "rating"),
+            removals=tuple(self.removal(item, p) for item, p in self.items(f.get("remove"), "remove")),
+            periods=self.optional(self.periods, f.get("periods"), "periods"),
+            cohorts=tuple(self.cohort(n, k, v, p) for n, k, v, p in self.named(f.get("cohorts"), "cohorts")),
             span=self.span(root),
             comments=_leading_comments(self.source.text),
         )
         f.finish()
         return ruleset
+
+    def removal(self, node: yaml.Node, path: str) -> nodes.Removal:
+        """``remove: ["disqualify ideology", "input person.x"]`` (a variant drops parent declarations)."""
+        kind, _, name = self.string(node, path).partition(" ")
+        if kind not in nodes.REMOVAL_KINDS or not _DOTTED_NAME.fullmatch(name.strip()):
+            self.wrong(node, path, "`KIND NAME`, e.g. `disqualify ideology`",
+                       hint="KIND is one of " + ", ".join(nodes.REMOVAL_KINDS))
+        return nodes.Removal(cast(nodes.RemovalKind, kind), name.strip(), span=self.span(node))
 
     def validity(self, node: yaml.Node | None, path: str, owner: Span | None = None) -> nodes.Validity:
         f = self.fields(node, path, owner)
@@ -708,6 +720,7 @@ class _Reader:
             name=name, type=type_, label=label, missing=missing, default=default, min=low, max=high,
             cite=self.optional(self.string, f.get("cite"), f.sub("cite")),
             span=self.entry_span(key, node),
+            monotone=self.optional(lambda n, p: self.choice(n, p, _MONOTONE), f.get("monotone"), f.sub("monotone")),
         )
         f.finish()
         return decl
@@ -899,6 +912,85 @@ class _Reader:
         f.finish()
         return disqualifier
 
+    # ----------------------------------------------------------------- periods and cohorts
+
+    def periods(self, node: yaml.Node, path: str) -> nodes.PeriodsDecl:
+        """``{cite, monitor, combine, rules: [{level, when}], otherwise}``."""
+        f = self.fields(node, path)
+        decl = nodes.PeriodsDecl(
+            cite=self.optional(self.string, f.get("cite"), f.sub("cite")),
+            monitor=self.name(f.get("monitor", required=True), f.sub("monitor")),
+            combine=self.name(f.get("combine", required=True), f.sub("combine")),
+            rules=tuple(self.count_rule(item, p) for item, p in self.items(f.get("rules"), f.sub("rules"))),
+            otherwise=self.optional(self.name, f.get("otherwise"), f.sub("otherwise")),
+            span=self.span(node),
+        )
+        f.finish()
+        return decl
+
+    def count_rule(self, node: yaml.Node, path: str) -> nodes.CountRule:
+        f = self.fields(node, path)
+        rule = nodes.CountRule(
+            level=self.name(f.get("level", required=True), f.sub("level")),
+            when=self.expr(f.get("when", required=True), f.sub("when")),
+            span=self.span(node),
+        )
+        f.finish()
+        return rule
+
+    def percent(self, node: yaml.Node | None, path: str) -> Fraction:
+        """A rate written as a percentage (``20%``); the number written is returned (20)."""
+        lit = self.literal(node, path)
+        if isinstance(lit, nodes.PercentLit):
+            return lit.value
+        if node is not None:
+            self.wrong(node, path, "a percentage such as `20%`")
+        return Fraction(0)
+
+    def names(self, node: yaml.Node | None, path: str) -> tuple[str, ...]:
+        return tuple(self.name(item, p) for item, p in self.items(node, path))
+
+    def sort_key(self, node: yaml.Node, path: str) -> nodes.SortKey:
+        """``total desc`` or ``seniority asc``."""
+        name, _, direction = self.string(node, path).strip().partition(" ")
+        direction = direction.strip()
+        if not _NAME.fullmatch(name) or direction not in ("asc", "desc"):
+            self.wrong(node, path, "`NAME asc` or `NAME desc`, e.g. `total desc`")
+            direction = "desc"
+        return nodes.SortKey(name, cast(nodes.SortDirection, direction), span=self.span(node))
+
+    def cohort(self, name: str, key: yaml.Node, node: yaml.Node, path: str) -> nodes.CohortDecl:
+        """``{label, cite, limit: {level, to, of, per, per_period}, exception: {rate, when}, demote: {to, by}}``."""
+        f = self.fields(node, path, self.span(key))
+        label = self.text(f.get("label", required=True), f.sub("label"))
+        cite = self.optional(self.string, f.get("cite"), f.sub("cite"))
+        lim = self.fields(f.get("limit", required=True), f.sub("limit"), self.span(key))
+        level = self.name(lim.get("level", required=True), lim.sub("level"))
+        percent = self.percent(lim.get("to", required=True), lim.sub("to"))
+        of = self.name(lim.get("of", required=True), lim.sub("of"))
+        groups = self.names(lim.get("per", required=True), lim.sub("per"))
+        per_period = self.boolean(lim.get("per_period"), lim.sub("per_period"))
+        lim.finish()
+        exception_node = f.get("exception")
+        exception_percent: Fraction | None = None
+        exception_flag: str | None = None
+        if exception_node is not None:
+            exc = self.fields(exception_node, f.sub("exception"))
+            exception_percent = self.percent(exc.get("rate", required=True), exc.sub("rate"))
+            exception_flag = self.name(exc.get("when", required=True), exc.sub("when"))
+            exc.finish()
+        dem = self.fields(f.get("demote", required=True), f.sub("demote"), self.span(key))
+        demote_to = self.name(dem.get("to", required=True), dem.sub("to"))
+        order = tuple(self.sort_key(item, p) for item, p in self.items(dem.get("by", required=True), dem.sub("by")))
+        dem.finish()
+        decl = nodes.CohortDecl(
+            name=name, label=label, level=level, percent=percent, of=of, groups=groups, demote_to=demote_to,
+            order=order, exception_percent=exception_percent, exception_flag=exception_flag,
+            per_period=per_period, cite=cite, span=self.entry_span(key, node),
+        )
+        f.finish()
+        return decl
+
     def override(self, node: yaml.Node, path: str) -> nodes.OverridePolicy:
         f = self.fields(node, path)
         policy = nodes.OverridePolicy(
@@ -1057,6 +1149,7 @@ class _Writer:
             ("extends", self.opt(r.extends)),
             ("rates", _scalar(r.rates)),
             ("display", _mapping([("decimals", _plain(str(r.display.decimals))), ("mode", _scalar(r.display.mode))])),
+            ("remove", _sequence([_scalar(f"{x.kind} {x.name}") for x in r.removals])),
             ("records", self.named([(d.name, self.record(d)) for d in r.records])),
             ("subjects", self.named([(d.name, self.subject(d)) for d in r.subjects])),
             ("params", _sequence([self.param(d) for d in r.params])),
@@ -1064,6 +1157,8 @@ class _Writer:
             ("lets", self.named([(d.name, self.let(d)) for d in r.lets])),
             ("criteria", None if r.criteria is None else self.criteria(r.criteria)),
             ("rating", None if r.rating is None else self.rating(r.rating)),
+            ("periods", None if r.periods is None else self.periods(r.periods)),
+            ("cohorts", self.named([(d.name, self.cohort(d)) for d in r.cohorts])),
         ])
 
     # ----------------------------------------------------------------- pieces
@@ -1145,6 +1240,7 @@ class _Writer:
             ("max", self.number(d.max)),
             ("default", None if d.missing != "default" or d.default is None else self.literal(d.default)),
             ("optional", _plain("true") if d.missing == "optional" else None),
+            ("monotone", _plain(d.monotone) if d.monotone is not None else None),
             ("cite", self.opt(d.cite)),
         ])
 
@@ -1251,4 +1347,40 @@ class _Writer:
             ("cite", self.opt(d.cite)),
             ("when", self.expr(d.when)),
             ("to", self.opt(d.target)),
+        ])
+
+    def periods(self, d: nodes.PeriodsDecl) -> yaml.MappingNode:
+        return _mapping([
+            ("cite", self.opt(d.cite)),
+            ("monitor", _scalar(d.monitor)),
+            ("combine", _scalar(d.combine)),
+            ("rules", _sequence([
+                _mapping([("level", _scalar(r.level)), ("when", self.expr(r.when))]) for r in d.rules
+            ])),
+            ("otherwise", self.opt(d.otherwise)),
+        ])
+
+    def cohort(self, d: nodes.CohortDecl) -> yaml.MappingNode:
+        exception = None
+        if d.exception_percent is not None and d.exception_flag is not None:
+            exception = _mapping([
+                ("rate", _plain(format_number(d.exception_percent) + "%")),
+                ("when", _scalar(d.exception_flag)),
+            ], flow=True)
+        return _mapping([
+            ("label", self.text(d.label)),
+            ("cite", self.opt(d.cite)),
+            ("limit", _mapping([
+                ("level", _scalar(d.level)),
+                ("to", _plain(format_number(d.percent) + "%")),
+                ("of", _scalar(d.of)),
+                ("per", yaml.SequenceNode(_SEQ_TAG, [_scalar(g) for g in d.groups], flow_style=True)),
+                ("per_period", _plain("true") if d.per_period else None),
+            ])),
+            ("exception", exception),
+            ("demote", _mapping([
+                ("to", _scalar(d.demote_to)),
+                ("by", yaml.SequenceNode(_SEQ_TAG, [_scalar(f"{k.name} {k.direction}") for k in d.order],
+                                         flow_style=True)),
+            ])),
         ])

@@ -1,0 +1,40 @@
+"""Generated data for the benchmarks: the simple rule's columns, and people with task items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+PRODUCTS = ("VB-HC", "BC-DK", "DA")
+
+
+def simple_columns(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """general in tenths (0..300), a, b, c in hundredths (0..10000)."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(150, 301, n)
+    a, b, c = (rng.integers(3000, 10001, n) for _ in range(3))
+    return g, a, b, c
+
+
+def individual_tables(n: int, items_per_person: int, seed: int = 0) -> tuple[Any, Any]:
+    """Persons and task items of ``criteria/nd335/individual.kpi`` as pyarrow Tables."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"cc-{i:07d}" for i in range(n)], dtype=object)
+    halves = {k: rng.integers(0, 2 * m + 1, n) / 2 for k, m in
+              (("general_i1", 5), ("general_i2", 5), ("general_ii1", 2), ("general_ii2", 2),
+               ("general_ii3", 2), ("general_ii4", 2), ("general_iii", 10))}
+    discipline = np.where(rng.random(n) < 0.02, "reprimand", "none")
+    persons = pa.table({"id": ids, "name": [None] * n, "period": ["2026-Q1"] * n, **halves,
+                        "ideology_violation": rng.random(n) < 0.01, "discipline": discipline})
+    counts = rng.integers(max(1, items_per_person // 2), items_per_person * 3 // 2 + 1, n)
+    owner = np.repeat(np.arange(n), counts)
+    m = len(owner)
+    assigned = rng.integers(1, 41, m) / 4  # quarters: 0.25 .. 10
+    completed = np.minimum(assigned, rng.integers(0, 41, m) / 4)
+    items = pa.table({"id": ids[owner], "product": np.array(PRODUCTS, dtype=object)[rng.integers(0, 3, m)],
+                      "assigned": assigned, "completed": completed,
+                      "failed_reviews": rng.integers(0, 3, m), "delays": rng.integers(0, 3, m)})
+    return persons, items

@@ -1,0 +1,108 @@
+"""The command line with a bundle: ``check BUNDLE``, ``evaluate BUNDLE PROVINCE``, ``explain BUNDLE PROVINCE``.
+
+:mod:`kpi_rules.cli` hands a command here when its rule file is a bundle (a YAML file with a
+top-level ``bundle:`` key, :func:`is_bundle_file`). Exit codes are those of the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from kpi_rules.bundle import is_bundle_file, load_bundle
+from kpi_rules.diagnostics import Diagnostic, render_all
+from kpi_rules.i18n import message
+from kpi_rules.models import ProvinceReport, RejectedRecord, ResultSummary, summarize
+from kpi_rules.org import load_province
+from kpi_rules.province import ProvinceResult, evaluate_province, explain_subject
+from kpi_rules.render import explanation_tree, results_table
+
+__all__ = ["check_bundle", "evaluate_bundle", "explain_bundle", "is_bundle_file", "province_report"]
+
+_OK, _FINDINGS, _USAGE = 0, 1, 2
+
+
+def check_bundle(path: str, out: Console, err: Console) -> int:
+    """``kpi-rules check BUNDLE``: load every role's rule set (DiagnosticError goes to the CLI)."""
+    bundle = load_bundle(path)
+    roles = ", ".join(f"{role}: {rr.rules.id}" for role, rr in bundle.roles.items())
+    out.print(f"ok: {path} (bundle {bundle.id}: {roles})", markup=False)
+    return _OK
+
+
+def _rows(outcome: ProvinceResult, lang: str) -> tuple[list[ResultSummary], list[ResultSummary]]:
+    plans = {role: rr.rules.plan for role, rr in outcome.bundle.roles.items()}
+    rows: list[ResultSummary] = []
+    for period in outcome.periods:
+        for subject in outcome.order:
+            result = outcome.results.get((subject, period))
+            if result is not None:
+                rows.append(summarize(result, plans[outcome.province.role_of(subject) or ""], lang))
+    years: list[ResultSummary] = []
+    for (subject, _), result in sorted(outcome.years.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        years.append(summarize(result, plans[outcome.province.role_of(subject) or ""], lang))
+    return rows, years
+
+
+def _rejected_rows(outcome: ProvinceResult) -> list[RejectedRecord]:
+    rows: list[RejectedRecord] = []
+    for rejection in outcome.rejected:
+        rid = rejection.subject + (f" ({rejection.period})" if rejection.period else "")
+        rows.extend(RejectedRecord.from_diagnostic(rid, d) for d in rejection.diagnostics)
+    return rows
+
+
+def province_report(outcome: ProvinceResult, lang: str = "vi") -> ProvinceReport:
+    """The JSON report of a province run."""
+    rows, years = _rows(outcome, lang)
+    spans = [*outcome.periods, *sorted({k[1] for k in outcome.years})]
+    return ProvinceReport(
+        bundle=outcome.bundle.id,
+        province=outcome.province.id,
+        periods=list(outcome.periods),
+        roles={s: outcome.province.role_of(s) or "?" for s in outcome.order},
+        results=rows,
+        years=years,
+        rejected=_rejected_rows(outcome),
+        notes=[d.render() for d in outcome.notes],
+        counts={span: outcome.counts(span) for span in spans},
+        stages=dict(outcome.stages),
+    )
+
+
+def evaluate_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """``kpi-rules evaluate BUNDLE PROVINCE [--format table|json]``."""
+    bundle = load_bundle(args.rules)
+    outcome = evaluate_province(bundle, load_province(args.input))
+    if args.format == "json":
+        sys.stdout.write(province_report(outcome, args.lang).model_dump_json(indent=2) + "\n")
+    else:
+        rows, years = _rows(outcome, args.lang)
+        out.print(results_table(rows, args.lang))
+        if years:
+            out.print(results_table(years, args.lang))
+    diagnostics: list[Diagnostic] = [d for r in outcome.rejected for d in r.diagnostics]
+    if diagnostics or outcome.notes:
+        err.print(render_all([*diagnostics, *outcome.notes]), markup=False, highlight=False)
+    rated = sum(1 for r in outcome.results.values() if r.status == "rated")
+    err.print(message("cli.summary", args.lang, rated=rated, insufficient=len(outcome.results) - rated,
+                      rejected=len(outcome.rejected)), markup=False)
+    return _FINDINGS if outcome.rejected else _OK
+
+
+def explain_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """``kpi-rules explain BUNDLE PROVINCE --subject ID [--period P]``."""
+    bundle = load_bundle(args.rules)
+    outcome = evaluate_province(bundle, load_province(args.input))
+    try:
+        explanation = explain_subject(outcome, args.subject, getattr(args, "period", None), args.lang)
+    except KeyError as error:
+        err.print(f"kpi-rules: error: {error.args[0]}", markup=False)
+        return _USAGE
+    if args.format == "json":
+        sys.stdout.write(explanation.model_dump_json(indent=2) + "\n")
+    else:
+        out.print(explanation_tree(explanation))
+    return _OK
