@@ -132,3 +132,26 @@ def test_fmt_never_drops_a_comment(tmp_path: Path, capsys: pytest.CaptureFixture
     line = lost_text[: lost_text.index("# giữ lại")].count("\n") + 1
     assert code == 1 and f"comments on lines {line}" in err
     assert lost.read_text(encoding="utf-8") == lost_text
+
+
+def test_a_catalogue_option_with_a_bundle_is_refused_not_ignored(capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = str(ROOT / "criteria" / "nd335" / "bundle.yaml")
+    province = str(ROOT / "examples" / "province_small" / "province.yaml")
+    catalogue = str(ROOT / "criteria" / "catalogues" / "sample.yaml")
+    for command in (["evaluate", bundle, province], ["explain", bundle, province, "--subject", "p01"], ["check", bundle]):
+        code, out, err = run(capsys, *command, "--catalogue", catalogue)
+        assert code == 2 and "is a bundle" in err and out == ""
+
+
+def test_readme_main_job_rates_the_province() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    first = re.findall(r"```sh\n(.*?)```", quick, re.S)[0].strip()
+    install, job = first.split(" && ")
+    assert install == "python3 -m pip install ."
+    argv = job.split()
+    assert argv[:3] == ["python3", "-m", "kpi_rules"]
+    proc = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "2026-Q4" in proc.stdout and "Counts per level" not in proc.stdout  # Vietnamese by default
+    assert "Số lượng theo mức xếp loại" in proc.stdout

@@ -138,3 +138,41 @@ def test_yaml_records_are_safe(tmp_path: Path) -> None:
 def test_examples_file_is_valid_json() -> None:
     data = json.loads((ROOT / "examples" / "nd335_individual.json").read_text(encoding="utf-8"))
     assert len(data["records"]) >= 5
+
+
+def test_related_results_in_a_record() -> None:
+    head = kpi_rules.load(ROOT / "criteria" / "nd335" / "head.kpi")
+    raw = record("h1")
+    raw["related"] = {"supervised": [{"id": "s1", "total": 45.5, "level": "not_complete"},
+                                     {"id": "s2", "rated": False}]}
+    typed = coerce_record(raw, head.plan.checked)
+    first, second = typed.related["supervised"]  # type: ignore[misc]
+    assert (first.id, first.total, first.level, first.rated) == ("s1", Fraction(91, 2), "not_complete", True)
+    assert (second.rated, second.total) == (False, None)
+    assert head.evaluate(raw).values["d"] == 50
+
+
+def test_related_results_are_checked(rules: kpi_rules.RuleSet) -> None:
+    head = kpi_rules.load(ROOT / "criteria" / "nd335" / "head.kpi")
+    bad = record("h2")
+    bad["related"] = {
+        "supervized": [],
+        "supervised": [{"id": "s1", "rated": True}, {"id": "s2", "total": "high"},
+                       {"id": "s3", "rated": False, "inputs": {"general_i1": 5}},
+                       {"id": "s4", "total": 80, "inputs": {"general_i9": 1}}],
+    }
+    with pytest.raises(kpi_rules.DiagnosticError) as info:
+        coerce_record(bad, head.plan.checked)
+    found = {(d.code, d.where) for d in info.value.diagnostics}
+    assert found == {
+        ("KR504", "record h2, field related.supervized"),
+        ("KR501", "record h2, field related.supervised[0].total"),
+        ("KR502", "record h2, field related.supervised[1].total"),
+        ("KR504", "record h2, field related.supervised[2].inputs"),
+        ("KR504", "record h2, field related.supervised[3].inputs.general_i9"),
+    }
+    hints = {d.hint for d in info.value.diagnostics}
+    assert "did you mean `supervised`?" in hints
+    # A rule set whose subject declares no relations accepts none.
+    with pytest.raises(kpi_rules.DiagnosticError):
+        coerce_record({**record("x"), "related": {"supervised": []}}, rules.plan.checked)

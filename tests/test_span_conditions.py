@@ -84,3 +84,22 @@ def test_a_condition_that_cannot_be_established_counts_as_not_met() -> None:
     assert q.level == "not_complete" and q.status == "rated"
     assert q.decision is not None
     assert ("excellent", "over", False) in {(c.level, c.name, c.met) for c in q.decision.all_conditions}
+
+
+def test_an_overridden_period_carries_no_disqualifier_into_the_year() -> None:
+    from kpi_rules.results import Override
+
+    p = small_plan(INPUTS + '\n    input flood : bool default false "Lũ lụt"', RULES.replace(
+        "    fallthrough highest_met",
+        '    disqualify behind "Dưới 70% kế hoạch" when flood\n    fallthrough highest_met\n    allow override "Bất khả kháng"'))
+    decided = Override("complete", "Chủ tịch UBND tỉnh", __import__("datetime").date(2026, 12, 10),
+                       "Kế hoạch mục III.3.d", "Lũ lụt tháng 10")
+    q1 = quarter(p, "Q1", 80, True, 10)
+    q4_inputs = {"score": Fraction(55), "all_done": False, "exceeded": Fraction(0), "flood": True}
+    q4 = evaluate_record(p, SubjectRecord("u1", q4_inputs, period="2026-Q4", override=decided))
+    assert (q4.level, q4.decision.reason if q4.decision else None) == ("complete", "override")
+    year = combine_periods(p, "u1", "2026", [q1, q4])
+    assert year.total == Fraction(135, 2)
+    assert year.level == "complete"  # band complete; `behind` fired only in the overridden Q4
+    q4_plain = evaluate_record(p, SubjectRecord("u1", q4_inputs, period="2026-Q4"))
+    assert combine_periods(p, "u1", "2026", [q1, q4_plain]).level == "not_complete"

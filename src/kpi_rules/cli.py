@@ -32,6 +32,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+PIPED_WIDTH = 160
 
 
 class _UsageError(Exception):
@@ -108,7 +109,10 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    out = Console(highlight=False, soft_wrap=True)
+    # On a terminal rich follows its width; piped output gets a fixed width so that tables of
+    # names and periods are not folded into many lines.
+    width = None if sys.stdout.isatty() else PIPED_WIDTH
+    out = Console(highlight=False, soft_wrap=True, width=width)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         command = {"check": _check, "fmt": _fmt, "evaluate": _evaluate, "explain": _explain,
@@ -137,10 +141,20 @@ def _print_diagnostics(err: Console, diagnostics: Sequence[Diagnostic]) -> None:
     err.print(render_all(diagnostics), markup=False, highlight=False)
 
 
+def _no_catalogue_with_bundle(args: argparse.Namespace, path: str) -> None:
+    """A bundle names its catalogue itself; an ignored --catalogue would rate with the wrong one."""
+    if getattr(args, "catalogue", None):
+        raise _UsageError(
+            f"{path} is a bundle: it names its product catalogue in its own `catalogue:` key; "
+            "--catalogue applies to a single rule file"
+        )
+
+
 def _check(args: argparse.Namespace, out: Console, err: Console) -> int:
     status = EXIT_OK
     for path in args.files:
         if is_bundle_file(path):  # a bundle: every role's rule set (kpi_rules.province_cli)
+            _no_catalogue_with_bundle(args, path)
             status = max(status, check_bundle(path, out, err))
             continue
         try:
@@ -208,6 +222,7 @@ def _rate(rules_path: str, input_path: str, catalogue: str | None = None) -> tup
 
 def _evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     if is_bundle_file(args.rules):
+        _no_catalogue_with_bundle(args, args.rules)
         return evaluate_bundle(args, out, err)
     rules, outcome = _rate(args.rules, args.input, args.catalogue)
     rows = [summarize(result, rules.plan, args.lang) for result in outcome.results]
@@ -252,6 +267,7 @@ def _pair(outcome: BatchOutcome) -> list[tuple[str, Diagnostic]]:
 
 def _explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     if is_bundle_file(args.rules):
+        _no_catalogue_with_bundle(args, args.rules)
         return explain_bundle(args, out, err)
     rules = load(args.rules, catalogue=args.catalogue)
     raws = read_records(args.input)

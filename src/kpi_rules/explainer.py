@@ -435,7 +435,7 @@ def _reason_text(ctx: _Ctx, decision: LevelDecision, total: Fraction | None) -> 
         raise ValueError("a decision with reason `override` has no override")
     return ctx.msg("reason.override", level=level, decided_by=override.decided_by,
                    decided_on=_date_text(ctx, override.decided_on), clause=override.clause,
-                   reason=override.reason, band_level=ctx.level_ref(decision.band_level).label)
+                   reason=override.reason.rstrip(" ."), band_level=ctx.level_ref(decision.band_level).label)
 
 
 def _group_text(group: tuple[tuple[str, str], ...]) -> str:

@@ -20,7 +20,8 @@ Rules (``docs/language.md``, "Periods"; Art. 19 of Decree 335):
   ``rated``. Periods with ``insufficient_data`` (nothing assigned) and periods with no result (not
   worked: leave, transfer) are left out, never averaged in as 0 or 100. No rated period: the span
   is itself ``insufficient_data``. The level is the band of the mean in the same rating block; a
-  disqualifier that fired in any rated period of the span forces its level for the span too.
+  disqualifier that fired in any rated period of the span forces its level for the span too,
+  except in a period whose level an authority overrode.
 - ``combine rating_count``: the level comes from the first rule whose condition holds, counting
   the rated periods by level (``periods("excellent")``; ``periods()`` counts every rated period),
   else from ``otherwise``. The total shown is still the mean; disqualifiers carry over as above.
@@ -252,7 +253,12 @@ def _decide(
     band = next((lv for lv in levels if _in_band(total, lv)), None)
     if band is None:  # the checker proves the bands cover the range; totals of rated periods lie in it
         _misfit(f"the mean {total} lies in no rating band", where)
-    fired_anywhere = {d.name for r in rated if r.decision for d in r.decision.disqualifiers if d.fired}
+    # A period whose level an authority overrode (force majeure) carries no disqualifier: the
+    # decision replaced what fired in it.
+    fired_anywhere = {
+        d.name for r in rated if r.decision and r.decision.override is None
+        for d in r.decision.disqualifiers if d.fired
+    }
     disqualifiers = tuple(
         DisqualifierResult(d.name, d.name in fired_anywhere, d.target or levels[-1].name) for d in rating.disqualifiers
     )

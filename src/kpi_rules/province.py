@@ -357,13 +357,20 @@ def _member_info(data: Province, subject: str) -> Mapping[str, object]:
 
 def explain_subject(outcome: ProvinceResult, subject: str, period: str | None = None,
                     lang: str = "vi") -> Explanation:
-    """Explain one subject's result in one period (default: its last period with a result).
+    """Explain one subject's result in one period (default: its last period with a result), or
+    in a half-year or year (``2026``): the combination of its periods, after the quota.
 
-    The record is rated again with a full trace, with the same relation values.
+    A period's record is rated again with a full trace, with the same relation values.
 
     Raises:
         KeyError: when the subject has no result in that period (the message says why).
     """
+    span_result = outcome.years.get((subject, period)) if period is not None else None
+    if span_result is not None:
+        role = outcome.province.role_of(subject) or ""
+        span_rules = outcome.bundle.rules_for(role)
+        assert span_rules is not None
+        return explain_result(span_result, span_rules.plan, lang)
     if period is None:
         mine = [p for p in outcome.periods if (subject, p) in outcome.records]
         if not mine:

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.table import Table
 
 from kpi_rules.bundle import is_bundle_file, load_bundle
 from kpi_rules.diagnostics import Diagnostic, render_all
@@ -83,6 +84,7 @@ def evaluate_bundle(args: argparse.Namespace, out: Console, err: Console) -> int
         out.print(results_table(rows, args.lang))
         if years:
             out.print(results_table(years, args.lang))
+        out.print(_counts_table(outcome, args.lang))
     diagnostics: list[Diagnostic] = [d for r in outcome.rejected for d in r.diagnostics]
     if diagnostics or outcome.notes:
         err.print(render_all([*diagnostics, *outcome.notes]), markup=False, highlight=False)
@@ -90,6 +92,41 @@ def evaluate_bundle(args: argparse.Namespace, out: Console, err: Console) -> int
     err.print(message("cli.summary", args.lang, rated=rated, insufficient=len(outcome.results) - rated,
                       rejected=len(outcome.rejected)), markup=False)
     return _FINDINGS if outcome.rejected else _OK
+
+
+def _counts_table(outcome: ProvinceResult, lang: str) -> Table:
+    """How many subjects of each role reached each level, per period and for each year."""
+    spans = [*outcome.periods, *sorted({span for _, span in outcome.years})]
+    levels: list[str] = []
+    for role in outcome.bundle.roles:
+        rules = outcome.bundle.rules_for(role)
+        rating = rules.plan.ruleset.rating if rules is not None else None
+        for level in rating.levels if rating is not None else ():
+            if level.name not in levels:
+                levels.append(level.name)
+    extra = ["insufficient_data", "rejected", "no_record"]
+    table = Table(title=message("heading.level_counts", lang))
+    table.add_column(message("heading.role", lang))
+    table.add_column(message("heading.period", lang))
+    labels = {level: _level_label(outcome, level, lang) for level in levels}
+    for key in [*levels, *extra]:
+        table.add_column(labels.get(key) or message(f"status.{key}", lang), justify="right")
+    for span in spans:
+        counts = outcome.counts(span)
+        for role in outcome.bundle.roles:
+            bucket = counts.get(role, {})
+            table.add_row(role, span, *(str(bucket.get(key, 0)) for key in [*levels, *extra]))
+    return table
+
+
+def _level_label(outcome: ProvinceResult, level: str, lang: str) -> str | None:
+    for role in outcome.bundle.roles:
+        rules = outcome.bundle.rules_for(role)
+        rating = rules.plan.ruleset.rating if rules is not None else None
+        for candidate in rating.levels if rating is not None else ():
+            if candidate.name == level:
+                return candidate.label.get(lang)
+    return None
 
 
 def explain_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -10,7 +10,12 @@ records or ``{"records": [...]}``. A record is::
 
     {"id": "cc-001", "name": "Nguyễn Văn An", "period": "2026-Q1", "on": "2026-03-31",
      "inputs": {...}, "override": {"level": ..., "decided_by": ..., "decided_on": ...,
-                                   "clause": ..., "reason": ...}}
+                                   "clause": ..., "reason": ...},
+     "related": {"supervised": [{"id": "cc-002", "total": 45, "level": "not_complete"}]}}
+
+``related`` gives the results of related subjects in the same period, for a record rated on its
+own (a test, a verification); the province run fills them from its own results. A related
+subject with a ``total`` is rated unless ``"rated": false`` says otherwise.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from types import MappingProxyType
 from kpi_rules import nodes
 from kpi_rules.checked import CheckedRuleset
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
-from kpi_rules.results import Override, RecordValue, SubjectRecord, Value
+from kpi_rules.results import Override, RecordValue, Related, RelatedResult, SubjectRecord, Value
 from kpi_rules.safe_yaml import SafeYamlError, load_safe_yaml
 from kpi_rules.values import format_exact, literal_value, to_fraction
 
@@ -37,7 +42,8 @@ MAX_RECORD_FILE_BYTES = 256 * 1024 * 1024
 #: Largest list in one record (task items of one person in one period).
 MAX_LIST_ITEMS = 100_000
 
-_RECORD_KEYS = ("id", "name", "period", "on", "inputs", "override")
+_RECORD_KEYS = ("id", "name", "period", "on", "inputs", "override", "related")
+_RELATED_KEYS = ("id", "name", "total", "level", "rated", "inputs")
 _OVERRIDE_KEYS = ("level", "decided_by", "decided_on", "clause", "reason")
 
 
@@ -203,6 +209,75 @@ class _Checker:
         return Override(level, str(raw["decided_by"]), decided_on, str(raw["clause"]), str(raw["reason"]))
 
 
+def _related(checker: _Checker, raw: object) -> Related:
+    """Relation values written in a record, checked against the relations the subject declares."""
+    checked = checker.checked
+    declared = {r.name: r for r in checked.subject.relations}
+    if not isinstance(raw, Mapping):
+        checker.problem("KR502", "related", "expected an object: relation name → related subject(s)")
+        return {}
+    out: dict[str, tuple[RelatedResult, ...] | RelatedResult | None] = {}
+    for name, value in raw.items():
+        path = f"related.{name}"
+        relation = declared.get(str(name))
+        if relation is None:
+            checker.problem("KR504", path, f"`{name}` is not a relation of `{checked.subject.name}`",
+                            _suggest(str(name), list(declared)) or "declare the relation in the rule set")
+            continue
+        if relation.many:
+            if not isinstance(value, list):
+                checker.problem("KR502", path, f"`{name}` is a list of {relation.target}: expected a list")
+                continue
+            items = [_related_one(checker, item, relation.target, f"{path}[{i}]") for i, item in enumerate(value)]
+            out[relation.name] = tuple(item for item in items if item is not None)
+        elif value is None:
+            out[relation.name] = None
+        else:
+            out[relation.name] = _related_one(checker, value, relation.target, path)
+    return out
+
+
+def _related_one(checker: _Checker, raw: object, target: str, path: str) -> RelatedResult | None:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+        checker.problem("KR502", path, "a related subject is an object with an `id` (text)")
+        return None
+    for key in raw:
+        if key not in _RELATED_KEYS:
+            checker.problem("KR504", f"{path}.{key}", f"`{key}` is not a field of a related subject",
+                            _suggest(str(key), _RELATED_KEYS) or "fields: " + ", ".join(_RELATED_KEYS))
+    total = _number(raw["total"]) if raw.get("total") is not None else None
+    if raw.get("total") is not None and total is None:
+        checker.problem("KR502", f"{path}.total", f"expected a number, found {_describe(raw['total'])}")
+    level, rated = raw.get("level"), raw.get("rated", total is not None)
+    if level is not None and not isinstance(level, str):
+        checker.problem("KR502", f"{path}.level", "expected the id of a level (text)")
+        level = None
+    if not isinstance(rated, bool):
+        checker.problem("KR502", f"{path}.rated", f"expected true or false, found {_describe(rated)}")
+        rated = False
+    if rated and total is None:
+        checker.problem("KR501", f"{path}.total", "a rated related subject needs its total")
+    subject = checker.checked.subjects.get(target)
+    inputs: dict[str, Value] | None = {}
+    if rated:
+        # Only the inputs given are checked: a rule set reads few of a related subject's inputs,
+        # and one it reads that is missing is a run-time error naming it (KR501).
+        given = raw.get("inputs", {})
+        decls = tuple(d for d in (subject.inputs if subject else ()) if isinstance(given, Mapping) and d.name in given)
+        known = {d.name for d in (subject.inputs if subject else ())}
+        for key in given if isinstance(given, Mapping) else ():
+            if key not in known:
+                checker.problem("KR504", f"{path}.inputs.{key}", f"`{key}` is not an input of `{target}`",
+                                _suggest(str(key), sorted(known)) or "remove the field")
+        inputs = checker.fields({k: v for k, v in given.items() if k in known} if isinstance(given, Mapping) else given,
+                                decls, target, f"{path}.inputs")
+    elif raw.get("inputs"):
+        checker.problem("KR504", f"{path}.inputs", "a related subject that is not rated has no inputs",
+                        "remove its inputs, or give its total")
+    name = raw.get("name") if isinstance(raw.get("name"), str) else None
+    return RelatedResult(str(raw["id"]), total, level if rated else None, bool(rated), inputs or {}, None, name)
+
+
 def coerce_record(raw: Mapping[str, object], checked: CheckedRuleset) -> SubjectRecord:
     """Check one raw record against the rated subject's inputs and convert it.
 
@@ -232,9 +307,10 @@ def coerce_record(raw: Mapping[str, object], checked: CheckedRuleset) -> Subject
                             f"it is in force from {validity.start.isoformat()}{until}")
     inputs = checker.fields(raw.get("inputs", {}), checked.subject.inputs, checked.subject.name, "inputs")
     override = checker.override(raw["override"]) if raw.get("override") is not None else None
+    related = _related(checker, raw["related"]) if raw.get("related") is not None else {}
     if checker.problems or inputs is None:
         raise DiagnosticError(checker.problems)
-    return SubjectRecord(str(record_id), MappingProxyType(inputs), name, period, on, override)
+    return SubjectRecord(str(record_id), MappingProxyType(inputs), name, period, on, override, related)
 
 
 def coerce_records(raws: Sequence[object], checked: CheckedRuleset) -> RecordBatch:

@@ -12,6 +12,7 @@ to expect::
         given: {tasks: [{product: VB-HC, assigned: 10, completed: 10}]}
         on: 2026-03-31             # optional: the evaluation day
         override: {...}            # optional: an authorised decision (see docs/verification.md)
+        related: {unit: {id: u1, total: 72, level: good}}   # optional: related subjects' results
         expect:
           status: rated
           level: good
@@ -69,7 +70,7 @@ __all__ = [
 ]
 
 TESTS_SUFFIX = ".tests.yaml"
-_CASE_KEYS = ("name", "given", "on", "override", "expect", "id")
+_CASE_KEYS = ("name", "given", "on", "override", "related", "expect", "id")
 _EXPECT_KEYS = ("status", "level", "band", "total", "points", "values", "explanation_contains", "lang")
 _RULE_SUFFIXES = (".kpi", ".yaml", ".yml")
 
@@ -295,7 +296,7 @@ def _case(reader: _Reader, node: yaml.Node, index: int, shared: Mapping[str, Any
     record: dict[str, Any] = {"id": f"case-{index}", "name": name or f"case {index}", "inputs": inputs}
     if "id" in fields:
         record["id"] = reader.value(fields["id"][1])
-    for key in ("on", "override"):
+    for key in ("on", "override", "related"):
         if key in fields:
             record[key] = reader.value(fields[key][1])
     if "expect" not in fields:

@@ -296,7 +296,53 @@ def records(rules: RulesLike, *, ids: SearchStrategy[str] | None = None, max_ite
     if ids is not None and not isinstance(ids, SearchStrategy):
         raise TypeError(f"ids must be a strategy of text, got {type(ids).__name__}")
     inputs = _fields(checked.subject.inputs, rules, max_items=max_items, optional_missing=optional_missing)
-    return st.fixed_dictionaries({"id": ids if ids is not None else st.just("r1"), "inputs": inputs})
+    fields: dict[str, SearchStrategy[object]] = {"id": ids if ids is not None else st.just("r1"), "inputs": inputs}
+    if checked.subject.relations:
+        fields["related"] = related_values(rules, max_items=max_items)
+    return st.fixed_dictionaries(fields)
+
+
+def related_values(rules: RulesLike, *, max_items: int = 4) -> SearchStrategy[dict[str, object]]:
+    """Raw ``related`` values for the relations the rated subject declares (see records.py).
+
+    Related totals favour the rule set's own thresholds; a related subject's level is the level
+    whose band holds its total (the national rule sets share their levels), and some related
+    subjects are not rated (no record, insufficient data).
+    """
+    checked = _checked(rules)
+    rating = checked.ruleset.rating
+    levels = rating.levels if rating is not None else ()
+    edges = thresholds(rules)
+
+    def level_of(total: Fraction) -> str | None:
+        for level in levels:
+            if (level.lower is None or total >= level.lower) and (level.upper is None or total < level.upper):
+                return level.name
+        return None
+
+    def subject(target: str, ids: SearchStrategy[str]) -> SearchStrategy[dict[str, object]]:
+        decl = checked.subjects.get(target)
+        inputs = _fields(decl.inputs, rules, max_items=max_items, optional_missing=True) if decl else st.just({})
+        totals = _numbers(Fraction(0), Fraction(100), edges)
+
+        def build(parts: tuple[str, int | Decimal | Fraction, bool, dict[str, object]]) -> dict[str, object]:
+            sid, total, rated, values = parts
+            if not rated:
+                return {"id": sid, "rated": False}
+            return {"id": sid, "total": total, "level": level_of(Fraction(total)), "inputs": values}
+
+        mostly_rated = st.integers(0, 3).map(lambda n: n > 0)
+        return st.tuples(ids, totals, mostly_rated, inputs).map(build)
+
+    relations: dict[str, SearchStrategy[object]] = {}
+    for relation in checked.subject.relations:
+        ids = st.sampled_from([f"{relation.name}-{i}" for i in range(1, max_items + 2)])
+        one = subject(relation.target, ids)
+        if relation.many:
+            relations[relation.name] = st.lists(one, max_size=max_items, unique_by=lambda d: d["id"])
+        else:
+            relations[relation.name] = st.none() | one
+    return st.fixed_dictionaries(relations)
 
 
 def subject_records(rules: RulesLike, *, max_items: int = 4) -> SearchStrategy[object]:
