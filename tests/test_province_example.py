@@ -64,8 +64,8 @@ PINNED: dict[str, dict[str, dict[str, int]]] = {
     },
     "2026": {
         "staff": {"excellent": 17, "good": 186, "complete": 15, "not_complete": 2},
-        "deputy": {"good": 46, "not_complete": 1},
-        "head": {"good": 33},
+        "deputy": {"excellent": 5, "good": 41, "not_complete": 1},
+        "head": {"excellent": 3, "good": 30},
         "unit": {"excellent": 8, "good": 14, "complete": 9, "not_complete": 2},
     },
 }
@@ -220,19 +220,29 @@ def _counts() -> dict[str, dict[str, dict[str, int]]]:
     return {span: level_counts(outcome, span) for span in (*QUARTERS, YEAR)}
 
 
-def test_the_quota_holds_in_every_unit_and_task_group() -> None:
-    """Art. 20(5), strict reading: excellent ≤ 20% of good per unit and task group (year)."""
+def test_the_quota_holds_in_every_group() -> None:
+    """Art. 20(5), strict reading: excellent ≤ 20% of good (year), per unit and task group for
+    staff, per agency (the root of the unit's tree) and task group for heads and deputies."""
     outcome = _outcome()
     province = outcome.province
+
+    def agency(unit_id: str) -> str:
+        while province.units[unit_id].parent is not None:
+            unit_id = str(province.units[unit_id].parent)
+        return unit_id
+
     groups: dict[tuple[str, str | None], Counter[str]] = {}
     for (subject, span), result in outcome.years.items():
         person = province.people.get(subject)
         if person is None or span != YEAR:
             continue
-        groups.setdefault((person.unit, person.task_group), Counter())[str(result.level)] += 1
-    assert len(groups) > 40
+        where = person.unit if person.role == "staff" else agency(person.unit)
+        groups.setdefault((where, person.task_group), Counter())[str(result.level)] += 1
+    assert len(groups) == 40  # staff per unit and task group, plus one leaders group per agency
     demoted = [len(getattr(report, "demoted", ())) for report in outcome.quota_reports]
-    assert sum(demoted) == 48
+    assert sum(demoted) == 40
+    leaders_excellent = sum(levels["excellent"] for (_, group), levels in groups.items() if group == "lanh_dao")
+    assert leaders_excellent == 8  # one per agency: ⌊N/6⌋ of about ten leaders
     for key, levels in groups.items():
         assert 5 * levels["excellent"] <= levels["good"], (key, levels)
 

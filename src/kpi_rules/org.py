@@ -20,12 +20,10 @@ The relations of docs/decree-design.md ("Relations") are derived here from the t
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -34,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.relations import PERSON, UNIT
-from kpi_rules.safe_yaml import SafeYamlError, load_safe_yaml
+from kpi_rules.datafiles import load_data_file
 
 __all__ = [
     "OrgSettings",
@@ -301,47 +299,8 @@ def load_province(path: str | Path) -> Province:
             KR710, all reported together. Problems of single records are kept in
             :attr:`Province.rejected` instead.
     """
-    p = Path(path)
-    where = str(p)
-    try:
-        if p.stat().st_size > MAX_PROVINCE_FILE_BYTES:
-            raise DiagnosticError([Diagnostic("KR701", f"the file is larger than {MAX_PROVINCE_FILE_BYTES} bytes",
-                                              where=where)])
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise DiagnosticError([Diagnostic("KR601", f"cannot read the file: {error.strerror}", where=where)]) from None
-    except UnicodeDecodeError:
-        raise DiagnosticError([Diagnostic("KR701", "the file is not UTF-8 text", where=where)]) from None
-    suffix = p.suffix.lower()
-    if suffix == ".json":
-        data = _load_json(text, where)
-    elif suffix in (".yaml", ".yml"):
-        try:
-            data = load_safe_yaml(text)
-        except SafeYamlError as error:
-            raise DiagnosticError([Diagnostic("KR701", str(error), where=where)]) from None
-    else:
-        raise DiagnosticError([Diagnostic("KR602", f"unknown province file type `{suffix}`", where=where,
-                                          hint="province data is read from .json, .yaml or .yml files")])
-    return province_from_data(data, where)
-
-
-def _load_json(text: str, where: str) -> object:
-    def no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for key, value in pairs:
-            if key in out:
-                raise ValueError(f"duplicate key `{key}`")
-            out[key] = value
-        return out
-
-    try:
-        return json.loads(text, parse_float=Decimal, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as error:
-        raise DiagnosticError([Diagnostic(
-            "KR701", f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}", where=where)]) from None
-    except (ValueError, RecursionError) as error:
-        raise DiagnosticError([Diagnostic("KR701", f"invalid JSON: {error}", where=where)]) from None
+    data = load_data_file(path, code="KR701", what="province", max_bytes=MAX_PROVINCE_FILE_BYTES)
+    return province_from_data(data, str(path))
 
 
 def province_from_data(data: object, where: str = "<data>") -> Province:

@@ -345,11 +345,23 @@ def combine_and_rank(
 
 
 def _member_info(data: Province, subject: str) -> Mapping[str, object]:
+    """The keys a cohort rule may group by: ``unit``, ``agency`` (the unit's root in the tree: the
+    department or commune), ``task_group``, ``role`` and the subject's other attributes."""
     person = data.people.get(subject)
     if person is None:
         unit = data.units[subject]
-        return {"unit": unit.parent, "task_group": unit.kind, **unit.attributes}
-    return {"unit": person.unit, "task_group": person.task_group, "role": person.role, **person.attributes}
+        return {"unit": unit.parent, "agency": _agency(data, unit.parent or unit.id), "task_group": unit.kind,
+                **unit.attributes}
+    return {"unit": person.unit, "agency": _agency(data, person.unit), "task_group": person.task_group,
+            "role": person.role, **person.attributes}
+
+
+def _agency(data: Province, unit_id: str) -> str:
+    """The root of a unit's chain of parents (the tree has no cycles: org.py checks it)."""
+    unit = data.units[unit_id]
+    while unit.parent is not None:
+        unit = data.units[unit.parent]
+    return unit.id
 
 
 # --------------------------------------------------------------------------- explanations

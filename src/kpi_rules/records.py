@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,7 +33,7 @@ from kpi_rules import nodes
 from kpi_rules.checked import CheckedRuleset
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.results import Override, RecordValue, Related, RelatedResult, SubjectRecord, Value
-from kpi_rules.safe_yaml import SafeYamlError, load_safe_yaml
+from kpi_rules.datafiles import load_data_file
 from kpi_rules.values import format_exact, literal_value, to_fraction
 
 #: Largest record file read in one piece (larger inputs are streamed by the batch API).
@@ -344,57 +343,13 @@ def coerce_records(raws: Sequence[object], checked: CheckedRuleset) -> RecordBat
 
 def load_record_data(path: str | Path) -> list[object]:
     """Read a record file (JSON or YAML) into raw records. Raises DiagnosticError (KR509/KR601)."""
-    p = Path(path)
-    where = str(p)
-    try:
-        if p.stat().st_size > MAX_RECORD_FILE_BYTES:
-            raise DiagnosticError([Diagnostic("KR509", f"file is larger than {MAX_RECORD_FILE_BYTES} bytes", where=where)])
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise DiagnosticError([Diagnostic("KR601", f"cannot read the file: {error.strerror}", where=where)]) from None
-    except UnicodeDecodeError:
-        raise DiagnosticError([Diagnostic("KR509", "the file is not UTF-8 text", where=where)]) from None
-    suffix = p.suffix.lower()
-    if suffix == ".json":
-        data = _load_json(text, where)
-    elif suffix in (".yaml", ".yml"):
-        try:
-            data = load_safe_yaml(text)
-        except SafeYamlError as error:
-            raise DiagnosticError([Diagnostic("KR509", str(error), where=where)]) from None
-    else:
-        raise DiagnosticError([Diagnostic("KR602", f"unknown record file type `{suffix}`", where=where,
-                                          hint="records are read from .json, .yaml or .yml files")])
+    where = str(path)
+    data = load_data_file(path, code="KR509", what="record", max_bytes=MAX_RECORD_FILE_BYTES)
     if isinstance(data, Mapping) and set(data) <= {"records"} and isinstance(data.get("records"), list):
         return list(data["records"])
     if isinstance(data, list):
         return data
     raise DiagnosticError([Diagnostic("KR509", "expected a list of records or an object {\"records\": [...]}", where=where)])
-
-
-def _load_json(text: str, where: str) -> object:
-    def no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for key, value in pairs:
-            if key in out:
-                raise _DuplicateKey(key)
-            out[key] = value
-        return out
-
-    try:
-        return json.loads(text, parse_float=Decimal, object_pairs_hook=no_duplicates)
-    except _DuplicateKey as error:
-        raise DiagnosticError([Diagnostic("KR509", f"duplicate key `{error.key}` in JSON", where=where)]) from None
-    except json.JSONDecodeError as error:
-        raise DiagnosticError([Diagnostic("KR509", f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}", where=where)]) from None
-    except RecursionError:
-        raise DiagnosticError([Diagnostic("KR509", "JSON nested too deeply", where=where)]) from None
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 def _number(raw: object) -> Fraction | None:
