@@ -58,7 +58,7 @@ from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.evaluator import EvaluationError, evaluate_record
 from kpi_rules.explainer import explain as explain_result
 from kpi_rules.models import Explanation
-from kpi_rules.plan import Plan
+from kpi_rules.plan import Plan, per_plan
 from kpi_rules.records import coerce_record
 from kpi_rules.results import Result, SubjectRecord, Value
 from kpi_rules.trace import FullTracer
@@ -72,19 +72,8 @@ _MISSING = object()
 DEFAULT_CHUNK = 200_000
 
 
-def program_for(plan: Plan) -> ColumnarProgram | None:
-    """The columnar program of ``plan`` (cached on the plan object's id while it lives)."""
-    cached = _PROGRAMS.get(id(plan))
-    if cached is not None and cached[0] is plan:
-        return cached[1]
-    program = compile_columnar(plan)
-    _PROGRAMS[id(plan)] = (plan, program)
-    if len(_PROGRAMS) > 64:
-        _PROGRAMS.pop(next(iter(_PROGRAMS)))
-    return program
-
-
-_PROGRAMS: dict[int, tuple[Plan, ColumnarProgram | None]] = {}
+#: The columnar program of a plan, compiled once per plan object.
+program_for: Callable[[Plan], ColumnarProgram | None] = per_plan(compile_columnar)
 
 
 # --------------------------------------------------------------------------- the outcome

@@ -22,7 +22,7 @@ from typing import Any
 
 from kpi_rules import nodes
 from kpi_rules.evaluator import evaluate_record
-from kpi_rules.plan import Plan
+from kpi_rules.plan import Plan, per_plan
 from kpi_rules.results import (
     ConditionResult,
     CriterionKind,
@@ -533,16 +533,5 @@ def evaluate_fast(plan: Plan, record: SubjectRecord, fast: FastPlan | None = Non
     return fast.evaluate(record)
 
 
-_CACHE: dict[int, tuple[Plan, FastPlan | None]] = {}
-
-
-def fast_plan_for(plan: Plan) -> FastPlan | None:
-    """The closure form of ``plan``, compiled once per plan object."""
-    cached = _CACHE.get(id(plan))
-    if cached is not None and cached[0] is plan:
-        return cached[1]
-    fast = compile_fast(plan)
-    _CACHE[id(plan)] = (plan, fast)
-    if len(_CACHE) > 64:
-        _CACHE.pop(next(iter(_CACHE)))
-    return fast
+#: The closure form of a plan, compiled once per plan object.
+fast_plan_for: Callable[[Plan], FastPlan | None] = per_plan(compile_fast)

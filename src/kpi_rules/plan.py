@@ -9,7 +9,7 @@ for explanations. Plans are frozen and shared: compile once, evaluate many recor
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, TypeVar, Union
 
@@ -146,3 +146,25 @@ def _in_force(versions: tuple[_V, ...], day: dt.date) -> _V | None:
         elif valid.contains(day):
             return version
     return fallback
+
+
+_Built = TypeVar("_Built")
+
+
+def per_plan(build: Callable[[Plan], _Built], *, size: int = 64) -> Callable[[Plan], _Built]:
+    """Memoise ``build`` per plan object: plans are immutable, so what is compiled from one stays
+    valid while it lives. Keyed by identity (plans are not hashed), bounded to ``size`` plans."""
+    cache: dict[int, tuple[Plan, _Built]] = {}
+
+    def get(plan: Plan) -> _Built:
+        hit = cache.get(id(plan))
+        if hit is not None and hit[0] is plan:
+            return hit[1]
+        built = build(plan)
+        cache[id(plan)] = (plan, built)
+        if len(cache) > size:
+            cache.pop(next(iter(cache)))
+        return built
+
+    get.__doc__ = build.__doc__
+    return get
