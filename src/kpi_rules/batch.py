@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -171,21 +172,26 @@ class BatchResult:
         return out
 
 
+def _cell(value: CValue, i: int) -> Value:
+    if isinstance(value, Num):
+        n = value.n if isinstance(value.n, int) else int(value.n[i])
+        d = value.d if isinstance(value.d, int) else int(value.d[i])
+        return Fraction(n, d)
+    if isinstance(value, Cat):
+        return value.labels[int(value.codes[i])]
+    if isinstance(value, str):
+        return value
+    return bool(value[i])
+
+
 def _record_of(chunk: _Chunk, i: int) -> SubjectRecord:
-    """A record with the scalar inputs of row ``i`` (what explanations read from a record)."""
-    inputs: dict[str, Value] = {}
-    for name, value in chunk.columns.scalars.items():
-        if isinstance(value, Num):
-            n = value.n if isinstance(value.n, int) else int(value.n[i])
-            d = value.d if isinstance(value.d, int) else int(value.d[i])
-            inputs[name] = Fraction(n, d)
-        elif isinstance(value, Cat):
-            inputs[name] = value.labels[int(value.codes[i])]
-        elif isinstance(value, str):
-            inputs[name] = value
-        else:
-            inputs[name] = bool(value[i])
-    return SubjectRecord(chunk.ids[i], inputs, chunk.names[i], chunk.periods[i])
+    """The record of row ``i``: its scalar inputs and the items of its list inputs, in list order
+    (what explanations read from a record, and what the next-level advice evaluates again)."""
+    inputs: dict[str, Value] = {name: _cell(value, i) for name, value in chunk.columns.scalars.items()}
+    for name, table in chunk.columns.lists.items():
+        keys = [int(k) for k in np.flatnonzero(table.row[:table.size] == i)]
+        inputs[name] = tuple(MappingProxyType({f: _cell(col, k) for f, col in table.fields.items()}) for k in keys)
+    return SubjectRecord(chunk.ids[i], MappingProxyType(inputs), chunk.names[i], chunk.periods[i])
 
 
 # --------------------------------------------------------------------------- typed columns

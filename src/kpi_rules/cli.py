@@ -1,4 +1,4 @@
-"""The ``kpi-rules`` command line: check, fmt, evaluate, explain.
+"""The ``kpi-rules`` command line: check, fmt, evaluate, explain, verify, test, report.
 
 Exit codes: 0 fine; 1 findings (diagnostics, files that need formatting, rejected records);
 2 usage error; 3 internal error (a bug: please report it). No user error shows a traceback;
@@ -27,6 +27,7 @@ from kpi_rules.printer import format_ruleset
 from kpi_rules.province_cli import check_bundle, evaluate_bundle, explain_bundle, is_bundle_file
 from kpi_rules.source import SourceFile
 from kpi_rules.render import explanation_tree, results_table
+from kpi_rules.reporting.render import render_explanation
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -77,7 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--subject", required=True, metavar="ID")
     explain.add_argument("--period", metavar="P", help="with a bundle: the period to explain (default: the last)")
     explain.add_argument("--lang", choices=("vi", "en"), default="vi")
-    explain.add_argument("--format", choices=("tree", "json"), default="tree")
+    explain.add_argument("--format", choices=("tree", "json", "md", "html"), default="tree")
+
+    report = sub.add_parser("report", help="write the monitoring sheets (HTML) of every record")
+    report.add_argument("rules", metavar="RULES")
+    report.add_argument("input", metavar="INPUT")
+    report.add_argument("--out", required=True, metavar="DIR", help="the directory to write into")
+    report.add_argument("--catalogue", metavar="FILE", help="bind a product catalogue (docs/catalogue.md)")
+    report.add_argument("--lang", choices=("vi", "en"), default="vi")
+    report.add_argument("--period", metavar="P",
+                        help="with a bundle: the period or year to report (default: the last year, else period)")
 
     verify = sub.add_parser("verify", help="prove and test properties of rule files (completeness, fairness)")
     verify.add_argument("files", nargs="+", metavar="RULES")
@@ -116,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         command = {"check": _check, "fmt": _fmt, "evaluate": _evaluate, "explain": _explain,
-                   "verify": _verify, "test": _test}[args.command]
+                   "verify": _verify, "test": _test, "report": _report}[args.command]
         return command(args, out, err)
     except DiagnosticError as error:
         _print_diagnostics(err, error.diagnostics)
@@ -280,8 +290,26 @@ def _explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     explanation = rules.explain(matches[0], args.lang)
     if args.format == "json":
         sys.stdout.write(explanation.model_dump_json(indent=2) + "\n")
+    elif args.format in ("md", "html"):
+        sys.stdout.write(render_explanation(explanation, args.format))
     else:
         out.print(explanation_tree(explanation))
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from kpi_rules.reporting.writer import write_province_report, write_report
+
+    if is_bundle_file(args.rules):
+        _no_catalogue_with_bundle(args, args.rules)
+        written = write_province_report(args.rules, args.input, args.out, args.lang, args.period)
+    else:
+        written = write_report(args.rules, args.input, args.out, args.lang, args.catalogue)
+    for path in written.files:
+        out.print(str(path), markup=False)
+    if written.rejected:
+        _print_diagnostics(err, written.rejected)
+        return EXIT_FINDINGS
     return EXIT_OK
 
 

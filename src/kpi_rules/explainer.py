@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Literal
 
 from kpi_rules import nodes
+from kpi_rules.advice import NextLevelAdvice, next_level_advice
 from kpi_rules.i18n import LANGUAGES, MessageError, message
 from kpi_rules.models import (
     Band,
@@ -35,6 +36,7 @@ from kpi_rules.models import (
     Explanation,
     Insufficient,
     Lang,
+    NextLevelOut,
     Number,
     OverrideOut,
     PeriodOut,
@@ -45,6 +47,7 @@ from kpi_rules.models import (
     RelatedSubjectOut,
     ResultSummary,
     SubjectInfo,
+    SuggestionOut,
     ValueEntry,
     ValueKind,
 )
@@ -657,7 +660,45 @@ def explain(
             basis=ruleset.basis,
         ),
         related=_related(ctx),
+        next_level=_next_level(ctx, next_level_advice(plan, record, result)) if record is not None else None,
     )
+
+
+def _next_level(ctx: _Ctx, advice: NextLevelAdvice | None) -> NextLevelOut | None:
+    """The distance to the next level up and the single-input changes that reach it."""
+    if advice is None:
+        return None
+    level = advice.level
+    ref = Ref(id=level.name, label=level.label.get(ctx.lang))
+    blocked = tuple(
+        Ref(id=b.name, label=ctx.msg(f"advice.{b.kind}", label=b.label.get(ctx.lang) if b.label else b.name))
+        for b in advice.blocked_by
+    )
+    # Rounded up, so the points said to be missing are never fewer than those really missing.
+    missing = Number(exact=format_exact(advice.points_missing),
+                     display=format_number(advice.points_missing, ctx.ruleset.display.decimals, "up"))
+    if advice.points_missing > 0 and level.lower is not None:
+        text = ctx.msg("advice.missing", points=missing.display,
+                       lower=format_exact(level.lower), level=ref.label)
+    else:
+        text = ctx.msg("advice.band_reached", level=ref.label)
+    if blocked:
+        text += " " + ctx.msg("advice.blocked", blocked=ctx.msg("format.list_separator").join(b.label for b in blocked))
+    suggestions = []
+    for s in advice.suggestions:
+        label = s.label.get(ctx.lang)
+        if s.item is not None:
+            item = s.item_key or (s.item_label.get(ctx.lang) if s.item_label else "")
+            label = ctx.msg("advice.item", label=label, number=s.item + 1, item=item)
+        reached = ctx.level_ref(s.level)
+        old, new = ctx.number(s.from_value), ctx.number(s.to_value)
+        suggestions.append(SuggestionOut(
+            path=s.path, label=label, direction=s.direction, from_value=old, to_value=new, level=reached,
+            text=ctx.msg("advice.increase" if s.direction == "increasing" else "advice.decrease", label=label,
+                         path=s.path, old=old.exact, new=new.exact, level=reached.label),
+        ))
+    return NextLevelOut(level=ref, points_missing=missing, blocked_by=blocked,
+                        suggestions=tuple(suggestions), text=text)
 
 
 def _related(ctx: _Ctx) -> tuple[RelatedOut, ...]:

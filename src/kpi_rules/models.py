@@ -32,6 +32,7 @@ __all__ = [
     "DisqualifierOut",
     "Explanation",
     "Insufficient",
+    "NextLevelOut",
     "Number",
     "OverrideOut",
     "PeriodOut",
@@ -41,6 +42,7 @@ __all__ = [
     "RejectedRecord",
     "ResultSummary",
     "SubjectInfo",
+    "SuggestionOut",
     "ValueEntry",
     "explanation_json_schema",
     "summarize",
@@ -255,6 +257,32 @@ class RelatedOut(_Model):
     subjects: tuple[RelatedSubjectOut, ...] = ()
 
 
+class SuggestionOut(_Model):
+    """One input changed on its own that reaches the next level (checked by re-evaluation)."""
+
+    #: ``general_iii`` or ``tasks[2].completed`` (0-based item index).
+    path: str
+    label: str
+    direction: Literal["increasing", "decreasing"]
+    from_value: Number
+    to_value: Number
+    #: The level the changed record gets (the next level or higher).
+    level: Ref
+    text: str
+
+
+class NextLevelOut(_Model):
+    """The distance to the next level up (see :mod:`kpi_rules.advice`)."""
+
+    level: Ref
+    #: Lower bound of its band minus the total (0 when the band is reached but something blocks it).
+    points_missing: Number
+    #: Unmet conditions of the level and disqualifiers that fired.
+    blocked_by: tuple[Ref, ...] = ()
+    suggestions: tuple[SuggestionOut, ...] = ()
+    text: str
+
+
 class Explanation(_Model):
     """Why a subject got its result: every number, formula, clause and decision step."""
 
@@ -274,6 +302,8 @@ class Explanation(_Model):
     provenance: ProvenanceOut
     #: The related subjects read through relations (a province run), with their results.
     related: tuple[RelatedOut, ...] = ()
+    #: The next level up and single-input changes that reach it (only when explained with its record).
+    next_level: NextLevelOut | None = None
 
 
 class ResultSummary(_Model):

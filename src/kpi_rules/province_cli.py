@@ -19,6 +19,7 @@ from kpi_rules.models import ProvinceReport, RejectedRecord, ResultSummary, summ
 from kpi_rules.org import load_province
 from kpi_rules.province import ProvinceResult, evaluate_province, explain_subject
 from kpi_rules.render import explanation_tree, results_table
+from kpi_rules.reporting.render import render_explanation
 
 __all__ = ["check_bundle", "evaluate_bundle", "explain_bundle", "is_bundle_file", "province_report"]
 
@@ -140,6 +141,8 @@ def explain_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _USAGE
     if args.format == "json":
         sys.stdout.write(explanation.model_dump_json(indent=2) + "\n")
+    elif args.format in ("md", "html"):
+        sys.stdout.write(render_explanation(explanation, args.format))
     else:
         out.print(explanation_tree(explanation))
     return _OK

@@ -17,7 +17,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from kpi_rules.i18n import message
-from kpi_rules.models import CriterionNode, Decision, Explanation, ResultSummary
+from kpi_rules.models import CriterionNode, Decision, Explanation, NextLevelOut, ResultSummary
 
 __all__ = ["explanation_text", "explanation_tree", "results_table", "results_text"]
 
@@ -131,6 +131,18 @@ def _periods(root: Tree, expl: Explanation, lang: str) -> None:
         branch.add(_t(sep.join(message("periods.count", lang, level=ref.label, count=n) for ref, n in periods.counts)))
 
 
+def _next_level(root: Tree, advice: NextLevelOut, lang: str) -> None:
+    """How far the next level up is, and the single-input changes that reach it."""
+    branch = root.add(_t(message("advice.heading", lang, level=advice.level.label)))
+    branch.add(_t(advice.text))
+    if advice.suggestions:
+        ways = branch.add(_t(message("advice.suggestions", lang)))
+        for s in advice.suggestions:
+            ways.add(_t(f"→ {s.text}"))
+    else:
+        branch.add(_t(message("advice.no_suggestion", lang)))
+
+
 def explanation_tree(expl: Explanation) -> Tree:
     """A readable tree: total and level at the root, then criteria, values, decision."""
     lang = expl.lang
@@ -179,6 +191,8 @@ def explanation_tree(expl: Explanation) -> Tree:
                 branch.add(_t(shown))
     if expl.decision is not None:
         _decision(root, expl.decision, lang)
+    if expl.next_level is not None:
+        _next_level(root, expl.next_level, lang)
     p = expl.provenance
     parts = [f"{p.ruleset_id} {p.version}", p.basis, p.content_hash]
     root.add(_t(f"{message('heading.provenance', lang)}: " + _SEP.join(x for x in parts if x)))
