@@ -52,6 +52,7 @@ from kpi_rules.columnar import (
     ItemTable,
     Num,
     Unsupported,
+    cell_value,
     compile_columnar,
     readable,
 )
@@ -172,25 +173,13 @@ class BatchResult:
         return out
 
 
-def _cell(value: CValue, i: int) -> Value:
-    if isinstance(value, Num):
-        n = value.n if isinstance(value.n, int) else int(value.n[i])
-        d = value.d if isinstance(value.d, int) else int(value.d[i])
-        return Fraction(n, d)
-    if isinstance(value, Cat):
-        return value.labels[int(value.codes[i])]
-    if isinstance(value, str):
-        return value
-    return bool(value[i])
-
-
 def _record_of(chunk: _Chunk, i: int) -> SubjectRecord:
     """The record of row ``i``: its scalar inputs and the items of its list inputs, in list order
     (what explanations read from a record, and what the next-level advice evaluates again)."""
-    inputs: dict[str, Value] = {name: _cell(value, i) for name, value in chunk.columns.scalars.items()}
+    inputs: dict[str, Value] = {name: cell_value(value, i) for name, value in chunk.columns.scalars.items()}
     for name, table in chunk.columns.lists.items():
         keys = [int(k) for k in np.flatnonzero(table.row[:table.size] == i)]
-        inputs[name] = tuple(MappingProxyType({f: _cell(col, k) for f, col in table.fields.items()}) for k in keys)
+        inputs[name] = tuple(MappingProxyType({f: cell_value(col, k) for f, col in table.fields.items()}) for k in keys)
     return SubjectRecord(chunk.ids[i], MappingProxyType(inputs), chunk.names[i], chunk.periods[i])
 
 

@@ -1218,11 +1218,12 @@ class ColumnarRun:
         for key, (value, mask) in self._trace.items():
             if mask is not None and not mask[i]:
                 continue
-            out[key] = _one(value, i)
+            out[key] = cell_value(value, i)
         return out
 
 
-def _one(value: CValue, i: int) -> Value:
+def cell_value(value: CValue, i: int) -> Value:
+    """The exact value of row ``i`` of a column (or of a constant that stands for a column)."""
     if isinstance(value, Num):
         n = value.n if isinstance(value.n, int) else int(value.n[i])
         d = value.d if isinstance(value.d, int) else int(value.d[i])
