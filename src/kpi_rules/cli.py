@@ -24,6 +24,7 @@ from kpi_rules.loader import parse_source, read_source
 from kpi_rules.models import BatchReport, RejectedRecord, summarize
 from kpi_rules.parser import find_comments
 from kpi_rules.printer import format_ruleset
+from kpi_rules.progress import progress_bar
 from kpi_rules.province_cli import check_bundle, evaluate_bundle, explain_bundle, is_bundle_file
 from kpi_rules.source import SourceFile
 from kpi_rules.render import explanation_tree, results_table
@@ -104,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="the language of explanations (default: each case's own, else vi)")
     test.add_argument("--boundaries", action="store_true",
                       help="also run cases generated just below, at and above every band edge")
+    for long_run in (evaluate, explain, report, verify, test):
+        long_run.add_argument("--quiet", "-q", action="store_true",
+                              help="no progress bar (none is drawn when stderr is not a terminal either)")
     return parser
 
 
@@ -225,16 +229,14 @@ def _lost_comments(source: SourceFile, canonical: str) -> list[int]:
     return lost
 
 
-def _rate(rules_path: str, input_path: str, catalogue: str | None = None) -> tuple[RuleSet, BatchOutcome]:
-    rules = load(rules_path, catalogue=catalogue)
-    return rules, rules.evaluate_many(read_records(input_path))
-
-
 def _evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     if is_bundle_file(args.rules):
         _no_catalogue_with_bundle(args, args.rules)
         return evaluate_bundle(args, out, err)
-    rules, outcome = _rate(args.rules, args.input, args.catalogue)
+    rules = load(args.rules, catalogue=args.catalogue)
+    raws = read_records(args.input)
+    with progress_bar(err, message("cli.progress.rating", args.lang), len(raws), quiet=args.quiet) as advance:
+        outcome = rules.evaluate_many(raws, progress=advance)
     rows = [summarize(result, rules.plan, args.lang) for result in outcome.results]
     if args.format == "json":
         report = BatchReport(
@@ -320,10 +322,14 @@ def _verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     for path in args.files:
         if not Path(path).is_file():
             raise _UsageError(f"{path}: no such rule file")
-        report = verify_file(path, examples=args.examples, seed=args.seed, lang=args.lang)
-        out.print(report.render(), markup=False, end="")
-        if not report.ok:
-            status = EXIT_FINDINGS
+    with progress_bar(err, message("cli.progress.verifying", args.lang), len(args.files),
+                      quiet=args.quiet) as advance:
+        for path in args.files:
+            report = verify_file(path, examples=args.examples, seed=args.seed, lang=args.lang)
+            out.print(report.render(), markup=False, end="")
+            advance(1)
+            if not report.ok:
+                status = EXIT_FINDINGS
     return status
 
 
@@ -332,13 +338,17 @@ def _test(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     status = EXIT_OK
     passed = failed = 0
-    for target in collect_test_targets([Path(p) for p in args.paths]):
-        text, good, bad = run_target(target, lang=args.lang, boundaries=args.boundaries)
-        out.print(text, markup=False, end="")
-        passed += good
-        failed += bad
-        if bad:
-            status = EXIT_FINDINGS
+    targets = list(collect_test_targets([Path(p) for p in args.paths]))
+    with progress_bar(err, message("cli.progress.testing", args.lang or "vi"), len(targets),
+                      quiet=args.quiet) as advance:
+        for target in targets:
+            text, good, bad = run_target(target, lang=args.lang, boundaries=args.boundaries)
+            out.print(text, markup=False, end="")
+            advance(1)
+            passed += good
+            failed += bad
+            if bad:
+                status = EXIT_FINDINGS
     out.print(f"{passed} passed, {failed} failed", markup=False)
     return status
 

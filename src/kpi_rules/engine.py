@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,17 +90,24 @@ class RuleSet:
         return evaluate_batch(self.plan, data, items=items, explain=explain, lang=lang,
                               chunk_size=chunk_size, record_check=check)
 
-    def evaluate_many(self, raws: Iterable[object]) -> BatchOutcome:
+    def evaluate_many(self, raws: Iterable[object], *,
+                      progress: Callable[[int], None] | None = None) -> BatchOutcome:
         """Rate many records in order; a bad record is reported with its id, the others are rated.
 
         Items are raw mappings (as read from JSON/YAML) or :class:`SubjectRecord` values; anything
-        else is rejected as an invalid record, never silently skipped.
+        else is rejected as an invalid record, never silently skipped. ``progress(n)`` is called
+        as records are done (see :mod:`kpi_rules.progress`).
         """
-        batch = coerce_records(list(raws), self.plan.checked)
+        items = list(raws)
+        batch = coerce_records(items, self.plan.checked)
         results: list[Result] = []
         rejected = list(batch.rejected)
         rejected_ids = list(batch.rejected_ids)
+        if progress is not None and len(items) > len(batch.records):
+            progress(len(items) - len(batch.records))  # rejected before rating
         for record in batch.records:
+            if progress is not None:
+                progress(1)
             problems = self._product_problems(record)
             if problems:
                 rejected.extend(problems)

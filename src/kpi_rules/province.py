@@ -194,13 +194,16 @@ def _cycles(province: Province, needs: Mapping[str, list[tuple[str, str]]], left
 # --------------------------------------------------------------------------- one province
 
 
-def evaluate_province(bundle: Bundle, data: Province, *, trace: bool = False) -> ProvinceResult:
+def evaluate_province(bundle: Bundle, data: Province, *, trace: bool = False,
+                      progress: Callable[[int], None] | None = None) -> ProvinceResult:
     """Rate every subject of the province in every period, then combine the periods.
 
     Args:
         bundle: the rule set per role (:func:`kpi_rules.bundle.load_bundle`).
         data: the province (:func:`kpi_rules.org.load_province`).
         trace: keep expression values in every result (for explanations; slower).
+        progress: called with the number of records done, as they are rated
+            (see :mod:`kpi_rules.progress`).
 
     Raises:
         DiagnosticError: KR715 when two subjects depend on each other.
@@ -223,6 +226,8 @@ def evaluate_province(bundle: Bundle, data: Province, *, trace: bool = False) ->
             name = data.name_of(subject)
             rules = bundle.rules_for(role)
             raw = raws.get(subject)
+            if progress is not None and raw is not None:
+                progress(1)
             if rules is None or raw is None:
                 view[subject] = RelatedResult(subject, note=NO_RULES if rules is None else NO_RECORD, name=name)
                 continue

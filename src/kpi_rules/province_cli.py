@@ -17,6 +17,7 @@ from kpi_rules.diagnostics import Diagnostic, render_all
 from kpi_rules.i18n import message
 from kpi_rules.models import ProvinceReport, RejectedRecord, ResultSummary, summarize
 from kpi_rules.org import load_province
+from kpi_rules.progress import progress_bar
 from kpi_rules.province import ProvinceResult, evaluate_province, explain_subject
 from kpi_rules.render import explanation_tree, results_table
 from kpi_rules.reporting.render import render_explanation
@@ -77,7 +78,10 @@ def province_report(outcome: ProvinceResult, lang: str = "vi") -> ProvinceReport
 def evaluate_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """``kpi-rules evaluate BUNDLE PROVINCE [--format table|json]``."""
     bundle = load_bundle(args.rules)
-    outcome = evaluate_province(bundle, load_province(args.input))
+    data = load_province(args.input)
+    with progress_bar(err, message("cli.progress.rating", args.lang), len(data.records),
+                      quiet=getattr(args, "quiet", False)) as advance:
+        outcome = evaluate_province(bundle, data, progress=advance)
     if args.format == "json":
         sys.stdout.write(province_report(outcome, args.lang).model_dump_json(indent=2) + "\n")
     else:
@@ -133,7 +137,10 @@ def _level_label(outcome: ProvinceResult, level: str, lang: str) -> str | None:
 def explain_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """``kpi-rules explain BUNDLE PROVINCE --subject ID [--period P]``."""
     bundle = load_bundle(args.rules)
-    outcome = evaluate_province(bundle, load_province(args.input))
+    data = load_province(args.input)
+    with progress_bar(err, message("cli.progress.rating", args.lang), len(data.records),
+                      quiet=getattr(args, "quiet", False)) as advance:
+        outcome = evaluate_province(bundle, data, progress=advance)
     try:
         explanation = explain_subject(outcome, args.subject, getattr(args, "period", None), args.lang)
     except KeyError as error:
