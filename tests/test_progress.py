@@ -82,3 +82,13 @@ def test_cli_draws_the_bar_only_on_a_terminal_without_quiet(
     assert "Đang đánh giá, xếp loại" in capsys.readouterr().err
     main([*argv, "--quiet"])
     assert "Đang đánh giá" not in capsys.readouterr().err
+
+
+def test_report_draws_the_bar_only_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert main(["report", str(RULES), str(GOOD), "--out", str(tmp_path / "a")]) == 0
+    assert "Đang ghi báo cáo" in capsys.readouterr().err
+    assert main(["report", str(RULES), str(GOOD), "--out", str(tmp_path / "b"), "-q"]) == 0
+    assert "Đang ghi báo cáo" not in capsys.readouterr().err

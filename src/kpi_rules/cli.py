@@ -21,7 +21,7 @@ from kpi_rules.diagnostics import Diagnostic, DiagnosticError, render_all
 from kpi_rules.engine import BatchOutcome, RuleSet, load, read_records
 from kpi_rules.i18n import message
 from kpi_rules.loader import parse_source, read_source
-from kpi_rules.models import BatchReport, RejectedRecord, summarize
+from kpi_rules.models import BatchReport, Explanation, RejectedRecord, summarize
 from kpi_rules.parser import find_comments
 from kpi_rules.printer import format_ruleset
 from kpi_rules.progress import progress_bar
@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--catalogue", metavar="FILE", help="bind a product catalogue (docs/catalogue.md)")
     evaluate.add_argument("--format", choices=("table", "json"), default="table")
     evaluate.add_argument("--lang", choices=("vi", "en"), default="vi")
+    evaluate.add_argument("--explanations", metavar="FILE",
+                          help="with a bundle: also write every explanation to FILE as JSON lines")
 
     explain = sub.add_parser("explain", help="explain the rating of one subject")
     explain.add_argument("rules", metavar="RULES")
@@ -80,8 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--period", metavar="P", help="with a bundle: the period to explain (default: the last)")
     explain.add_argument("--lang", choices=("vi", "en"), default="vi")
     explain.add_argument("--format", choices=("tree", "json", "md", "html"), default="tree")
+    explain.add_argument("--previous", metavar="PREV_INPUT",
+                         help="the previous period's records: say what changed and why (a bundle finds it itself)")
+    explain.add_argument("--previous-rules", metavar="PREV_RULES",
+                         help="the rule file that rated the previous period (default: RULES)")
 
-    report = sub.add_parser("report", help="write the monitoring sheets (HTML) of every record")
+    report = sub.add_parser("report", help="write the sheets people sign (Mẫu 01, Mẫu 02) and the unit and "
+                                           "province summaries as HTML (docs/reports.md)")
     report.add_argument("rules", metavar="RULES")
     report.add_argument("input", metavar="INPUT")
     report.add_argument("--out", required=True, metavar="DIR", help="the directory to write into")
@@ -89,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--lang", choices=("vi", "en"), default="vi")
     report.add_argument("--period", metavar="P",
                         help="with a bundle: the period or year to report (default: the last year, else period)")
+    report.add_argument("--markdown", action="store_true",
+                        help="with a bundle: also write Markdown copies of the summaries and Mẫu 02 sheets")
 
     verify = sub.add_parser("verify", help="prove and test properties of rule files (completeness, fairness)")
     verify.add_argument("files", nargs="+", metavar="RULES")
@@ -280,6 +289,8 @@ def _pair(outcome: BatchOutcome) -> list[tuple[str, Diagnostic]]:
 def _explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     if is_bundle_file(args.rules):
         _no_catalogue_with_bundle(args, args.rules)
+        if args.previous is not None or args.previous_rules is not None:
+            raise _UsageError(message("cli.previous_with_bundle", args.lang))
         return explain_bundle(args, out, err)
     rules = load(args.rules, catalogue=args.catalogue)
     raws = read_records(args.input)
@@ -289,7 +300,10 @@ def _explain(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise _UsageError(
             message("cli.no_subject", args.lang, subject=args.subject, count=len(ids))
         )
-    explanation = rules.explain(matches[0], args.lang)
+    if args.previous is not None:
+        explanation = _explain_with_previous(args, rules, matches[0])
+    else:
+        explanation = rules.explain(matches[0], args.lang)
     if args.format == "json":
         sys.stdout.write(explanation.model_dump_json(indent=2) + "\n")
     elif args.format in ("md", "html"):
@@ -299,14 +313,29 @@ def _explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def _explain_with_previous(args: argparse.Namespace, rules: RuleSet, raw: dict[str, object]) -> Explanation:
+    """``explain --previous PREV_INPUT [--previous-rules PREV_RULES]``: the change since then."""
+    from kpi_rules.change import explain_change
+
+    before = load(args.previous_rules, catalogue=args.catalogue) if args.previous_rules else rules
+    previous = [r for r in read_records(args.previous) if isinstance(r, dict) and str(r.get("id")) == args.subject]
+    if not previous:
+        raise _UsageError(message("cli.no_previous", args.lang, subject=args.subject, path=args.previous))
+    return explain_change(rules, raw, before, previous[0], args.lang)
+
+
 def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
     from kpi_rules.reporting.writer import write_province_report, write_report
 
-    if is_bundle_file(args.rules):
-        _no_catalogue_with_bundle(args, args.rules)
-        written = write_province_report(args.rules, args.input, args.out, args.lang, args.period)
-    else:
-        written = write_report(args.rules, args.input, args.out, args.lang, args.catalogue)
+    # The amount of work is known only once the input is read: the bar counts without a total.
+    with progress_bar(err, message("cli.progress.writing", args.lang), None, quiet=args.quiet) as advance:
+        if is_bundle_file(args.rules):
+            _no_catalogue_with_bundle(args, args.rules)
+            written = write_province_report(args.rules, args.input, args.out, args.lang, args.period,
+                                            markdown=args.markdown, progress=advance)
+        else:
+            written = write_report(args.rules, args.input, args.out, args.lang, args.catalogue,
+                                   progress=advance)
     for path in written.files:
         out.print(str(path), markup=False)
     if written.rejected:

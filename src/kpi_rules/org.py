@@ -274,6 +274,10 @@ class _RecordIn(_In):
     on: str | None = None
     inputs: dict[str, Any] = {}
     override: dict[str, Any] | None = None
+    # Mẫu 01 items 4-6 and the self/superior score columns: checked by records.py (KR620-KR623).
+    remarks: Any = None
+    self_scores: Any = None
+    superior_scores: Any = None
 
 
 class _FileIn(_In):
@@ -422,7 +426,7 @@ def _records(raws: Sequence[Any], units: Mapping[str, Unit],
         try:
             r = _RecordIn.model_validate(raw)
         except ValidationError as error:
-            problems = [dataclasses.replace(d, hint="a record has subject, period, on, inputs, override and name")
+            problems = [dataclasses.replace(d, hint="a record has subject, period, on, inputs, override, name, remarks, self_scores and superior_scores")
                         for d in _pydantic_problems(error, here, "KR709")]
             rejected.append(Rejection(sid, pid, tuple(problems)))
             continue
@@ -450,6 +454,9 @@ def _records(raws: Sequence[Any], units: Mapping[str, Unit],
             body["on"] = r.on
         if r.override is not None:
             body["override"] = r.override
+        for extra in ("remarks", "self_scores", "superior_scores"):
+            if getattr(r, extra) is not None:
+                body[extra] = getattr(r, extra)
         records.append(ProvinceRecord(r.subject, r.period, MappingProxyType(body), position))
     return tuple(records), tuple(rejected)
 

@@ -16,6 +16,10 @@ records or ``{"records": [...]}``. A record is::
 ``related`` gives the results of related subjects in the same period, for a record rated on its
 own (a test, a verification); the province run fills them from its own results. A related
 subject with a ``total`` is rated unless ``"rated": false`` says otherwise.
+
+Optional form fields, never read by the rules, printed on the Mẫu 01 sheet (docs/reports.md):
+``"remarks": {"strengths": ..., "shortcomings": ..., "comments": ...}`` and
+``"self_scores"`` / ``"superior_scores"``: criterion id → points (KR620-KR623, :func:`read_remarks`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -41,9 +45,14 @@ MAX_RECORD_FILE_BYTES = 256 * 1024 * 1024
 #: Largest list in one record (task items of one person in one period).
 MAX_LIST_ITEMS = 100_000
 
-_RECORD_KEYS = ("id", "name", "period", "on", "inputs", "override", "related")
+_RECORD_KEYS = ("id", "name", "period", "on", "inputs", "override", "related",
+                "remarks", "self_scores", "superior_scores")
 _RELATED_KEYS = ("id", "name", "total", "level", "rated", "inputs")
 _OVERRIDE_KEYS = ("level", "decided_by", "decided_on", "clause", "reason")
+#: The free-text items 4-6 of the Mẫu 01 sheet (``remarks``); never read by the rules.
+REMARK_KEYS = ("strengths", "shortcomings", "comments")
+#: Longest remark text kept (a printed sheet has room for a few paragraphs).
+MAX_REMARK_CHARS = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +217,104 @@ class _Checker:
         return Override(level, str(raw["decided_by"]), decided_on, str(raw["clause"]), str(raw["reason"]))
 
 
+@dataclass(frozen=True, slots=True)
+class Remarks:
+    """The human parts of a record that the Mẫu 01 sheet prints and the rules never read:
+    strengths, shortcomings, the appraiser's comments (items 4-6), and the scores the person
+    gave themself and the superior gave, per criterion id (the columns beside the engine's)."""
+
+    strengths: str | None = None
+    shortcomings: str | None = None
+    comments: str | None = None
+    self_scores: Mapping[str, Fraction] = field(default_factory=dict)
+    superior_scores: Mapping[str, Fraction] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.strengths or self.shortcomings or self.comments
+                    or self.self_scores or self.superior_scores)
+
+
+def _criterion_maxima(checked: CheckedRuleset) -> dict[str, Fraction]:
+    """Every id of the criteria tree (the total, groups, criteria) → its maximum."""
+    out: dict[str, Fraction] = {}
+    tree = checked.ruleset.criteria
+    if tree is None:
+        return out
+    out[tree.name] = tree.max
+    stack: list[nodes.CriteriaItem] = list(tree.children)
+    while stack:
+        item = stack.pop()
+        out[item.name] = item.max
+        if isinstance(item, nodes.CriteriaGroup):
+            stack.extend(item.children)
+    return out
+
+
+def _remarks(checker: _Checker, raw: Mapping[str, object]) -> Remarks:
+    """``remarks``, ``self_scores`` and ``superior_scores`` of a record (KR620-KR623)."""
+    texts: dict[str, str | None] = {k: None for k in REMARK_KEYS}
+    given = raw.get("remarks")
+    if isinstance(given, Mapping):
+        for key, value in given.items():
+            path = f"remarks.{key}"
+            if key not in REMARK_KEYS:
+                checker.problem("KR620", path, f"`{key}` is not a remark",
+                                _suggest(str(key), REMARK_KEYS) or "remarks: " + ", ".join(REMARK_KEYS))
+            elif value is not None and not isinstance(value, str):
+                checker.problem("KR620", path, f"expected text, found {_describe(value)}")
+            elif isinstance(value, str) and len(value) > MAX_REMARK_CHARS:
+                checker.problem("KR620", path, f"{len(value)} characters exceed the limit of {MAX_REMARK_CHARS}",
+                                "shorten the remark; the sheet is printed on A4")
+            elif isinstance(value, str) and value.strip():
+                texts[str(key)] = value.strip()
+    elif given is not None:
+        checker.problem("KR620", "remarks", f"expected an object with {', '.join(REMARK_KEYS)}, "
+                        f"found {_describe(given)}")
+    given_scores = raw.get("self_scores") is not None or raw.get("superior_scores") is not None
+    maxima = _criterion_maxima(checker.checked) if given_scores else {}
+    scores = {key: _scores(checker, raw.get(key), key, maxima) for key in ("self_scores", "superior_scores")}
+    return Remarks(texts["strengths"], texts["shortcomings"], texts["comments"],
+                   scores["self_scores"], scores["superior_scores"])
+
+
+def _scores(checker: _Checker, raw: object, key: str, maxima: Mapping[str, Fraction]) -> Mapping[str, Fraction]:
+    if raw is None:
+        return MappingProxyType({})
+    if not isinstance(raw, Mapping):
+        checker.problem("KR621", key, f"expected an object: criterion id → points, found {_describe(raw)}")
+        return MappingProxyType({})
+    out: dict[str, Fraction] = {}
+    for name, value in raw.items():
+        path = f"{key}.{name}"
+        if name not in maxima:
+            checker.problem("KR622", path, f"`{name}` is not a criterion of this rule set",
+                            _suggest(str(name), sorted(maxima)) or "use the ids of the criteria tree")
+            continue
+        number = _number(value)
+        if number is None:
+            checker.problem("KR621", path, f"expected a number of points, found {_describe(value)}")
+        elif number < 0 or number > maxima[name]:
+            checker.problem("KR623", path, f"{format_exact(number)} is outside 0 to {format_exact(maxima[name])}, "
+                            f"the range of `{name}`")
+        else:
+            out[str(name)] = number
+    return MappingProxyType(out)
+
+
+def read_remarks(raw: Mapping[str, object], checked: CheckedRuleset) -> Remarks:
+    """The remarks and hand-given scores of one raw record, for the Mẫu 01 sheet.
+
+    Raises DiagnosticError (KR620-KR623) naming the record id and the field.
+    """
+    record_id = raw.get("id")
+    checker = _Checker(checked, str(record_id) if isinstance(record_id, (str, int)) else "?")
+    remarks = _remarks(checker, raw)
+    if checker.problems:
+        raise DiagnosticError(checker.problems)
+    return remarks
+
+
 def _related(checker: _Checker, raw: object) -> Related:
     """Relation values written in a record, checked against the relations the subject declares."""
     checked = checker.checked
@@ -307,6 +414,7 @@ def coerce_record(raw: Mapping[str, object], checked: CheckedRuleset) -> Subject
     inputs = checker.fields(raw.get("inputs", {}), checked.subject.inputs, checked.subject.name, "inputs")
     override = checker.override(raw["override"]) if raw.get("override") is not None else None
     related = _related(checker, raw["related"]) if raw.get("related") is not None else {}
+    _remarks(checker, raw)  # checked here so a bad shape rejects the record; read by reporting
     if checker.problems or inputs is None:
         raise DiagnosticError(checker.problems)
     return SubjectRecord(str(record_id), MappingProxyType(inputs), name, period, on, override, related)

@@ -9,7 +9,7 @@ the explanation's language; the HTML is a full UTF-8 document with print CSS for
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from kpi_rules.i18n import message
 from kpi_rules.models import CriterionNode, Explanation, ValueEntry
+from kpi_rules.records import Remarks
+from kpi_rules.values import format_exact
 
 __all__ = [
     "SheetInfo",
@@ -26,7 +28,6 @@ __all__ = [
     "monitoring_sheet_html",
     "render_explanation",
     "sheet_index_html",
-    "unit_summary_html",
 ]
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -107,7 +108,8 @@ def _next_level(expl: Explanation) -> NextLevelView | None:
         return None
     label = getattr(getattr(value, "level", None), "label", None)
     suggestions = tuple(
-        s.text for s in getattr(value, "suggestions", ()) if isinstance(getattr(s, "text", None), str)
+        s.text for s in (*getattr(value, "suggestions", ()), *getattr(value, "combined", ()))
+        if isinstance(getattr(s, "text", None), str)
     )
     return NextLevelView(label if isinstance(label, str) else None, text, suggestions)
 
@@ -215,27 +217,21 @@ def render_explanation(expl: Explanation, fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r} (md or html)")
 
 
-def monitoring_sheet_html(expl: Explanation, info: SheetInfo | None = None) -> str:
-    """A Mẫu 01-style monitoring sheet (Phụ lục II) for one rated record, as an HTML document."""
-    return _squeeze(_env("html").get_template("sheet.html.j2").render(_context(expl, info=info or SheetInfo())))
+def hand_score(scores: Mapping[str, Any], criterion_id: str) -> str:
+    """A score given by hand (``self_scores``/``superior_scores``), exact, or empty for a blank cell."""
+    value = scores.get(criterion_id)
+    return format_exact(value) if value is not None else ""
 
 
-def unit_summary_html(unit_id: str, unit_name: str, span: str, lang: str,
-                      people: Sequence[tuple[str | None, str, Explanation]]) -> str:
-    """A unit's summary: counts per level, the quota (kept and demoted, rank, reason), every score.
+def monitoring_sheet_html(expl: Explanation, info: SheetInfo | None = None, remarks: Remarks | None = None) -> str:
+    """A Mẫu 01 monitoring sheet (Phụ lục II) for one rated record, as an HTML document.
 
-    ``people`` holds (sheet file name or None, role, explanation) per member, in file order.
+    ``remarks`` (:func:`kpi_rules.records.read_remarks`) fills the self-assessed and superior's
+    score columns and items 4-6 (strengths, shortcomings, comments); what is missing is printed
+    as blank cells and ruled lines to fill in by hand.
     """
-    counts: dict[str, int] = {}
-    for _, _, e in people:
-        key = e.level.label if e.level is not None else e.status_text
-        counts[key] = counts.get(key, 0) + 1
-    quota = [(e, e.decision.cohort) for _, _, e in people
-             if e.decision is not None and e.decision.cohort is not None]
-    quota.sort(key=lambda pair: (pair[1].group, pair[1].rank) if pair[1] is not None else ("", 0))
-    ctx = {"lang": lang, "t": _translator(lang), "unit_id": unit_id, "unit_name": unit_name, "span": span,
-           "counts": sorted(counts.items()), "quota": quota, "people": list(people)}
-    return _squeeze(_env("html").get_template("unit.html.j2").render(ctx))
+    ctx = _context(expl, info=info or SheetInfo(), remarks=remarks or Remarks(), hand=hand_score)
+    return _squeeze(_env("html").get_template("sheet.html.j2").render(ctx))
 
 
 def sheet_index_html(entries: Iterator[tuple[str, Explanation]] | list[tuple[str, Explanation]],
