@@ -175,3 +175,126 @@ def test_max_suggestions_limits_the_list() -> None:
     result = evaluate_record(PLAN, record)
     advice = next_level_advice(PLAN, record, result, max_suggestions=0)
     assert advice is not None and advice.suggestions == () and advice.points_missing == Fraction("15.421875")
+
+
+# --------------------------------------------------------------------------- two inputs together
+
+
+def _apply_all(record: SubjectRecord, changes: tuple[Suggestion, ...]) -> SubjectRecord:
+    for s in changes:
+        record = _apply(record, s)
+    return record
+
+
+def _level_index(plan: Plan, record: SubjectRecord) -> int | None:
+    result = evaluate_record(plan, record)
+    order = [lv.name for lv in plan.checked.ruleset.rating.levels]  # type: ignore[union-attr]
+    return order.index(result.level) if result.level is not None else None
+
+
+PAIR_PLAN = small_plan(
+    "    input x : points min 0 max 10 increasing \"X\"\n    input y : points min 0 max 10 increasing \"Y\"\n"
+    "    input base : number min 0 max 80 \"Base\"",
+    'criteria total "T" max 100 {\n    criterion cx "X" max 10 = x\n    criterion cy "Y" max 10 = y\n'
+    '    criterion cb "B" max 80 = base\n  }\n'
+    '  rating {\n    level high "H" from 90\n    level low "L" below 90\n  }',
+)
+
+
+def test_two_inputs_together_when_neither_alone_is_enough() -> None:
+    # 5 + 5 + 72 = 82: 8 points short; x or y alone adds at most 5.
+    record = SubjectRecord("r", {"x": Fraction(5), "y": Fraction(5), "base": Fraction(72)})
+    advice = _advice(PAIR_PLAN, record)
+    assert advice is not None and advice.suggestions == ()
+    assert advice.combined, "a pair reaches the level"
+    first = advice.combined[0]
+    assert [(s.path, s.to_value) for s in first.changes] == [("x", Fraction(8)), ("y", Fraction(10))]
+    assert first.relative_change == Fraction(8, 10) and first.level == "high"
+    for pair in advice.combined:
+        assert evaluate_record(PAIR_PLAN, _apply_all(record, pair.changes)).level == "high"
+        assert pair.relative_change == sum((s.relative_change for s in pair.changes), Fraction(0))
+    text = explanation_text(explain(evaluate_record(PAIR_PLAN, record), PAIR_PLAN, "en", record=record), width=300)
+    assert "Change together: raise “X” [x] from 5 to 8; raise “Y” [y] from 5 to 10; this reaches “H”." in text
+
+
+def test_no_pair_when_even_both_bounds_fall_short() -> None:
+    record = SubjectRecord("r", {"x": Fraction(5), "y": Fraction(5), "base": Fraction(60)})
+    advice = _advice(PAIR_PLAN, record)
+    assert advice is not None and advice.suggestions == () and advice.combined == ()
+
+
+def _one_step_less(plan: Plan, record: SubjectRecord, changes: tuple[Suggestion, ...], target: int,
+                   decl_of: Any) -> None:
+    """One grid step less on either input (still a change) no longer reaches the target."""
+    for i, s in enumerate(changes):
+        sign = 1 if s.direction == "increasing" else -1
+        smaller = s.to_value - sign * step_of(decl_of(s))
+        if (smaller - s.from_value) * sign <= 0:
+            continue
+        fewer = (*changes[:i], dataclasses.replace(s, to_value=smaller), *changes[i + 1:])
+        reached = _level_index(plan, _apply_all(record, fewer))
+        assert reached is None or reached > target, (s, smaller)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records(PLAN))
+def test_every_pair_applied_reaches_the_next_level_and_one_step_less_does_not(raw: Mapping[str, Any]) -> None:
+    record = coerce_record(raw, PLAN.checked)
+    result = evaluate_record(PLAN, record)
+    advice = next_level_advice(PLAN, record, result)
+    if advice is None:
+        return
+    target = ORDER.index(advice.level.name)
+    best = advice.suggestions[0].relative_change if advice.suggestions else None
+    for pair in advice.combined:
+        assert len(pair.changes) == 2 and pair.changes[0].path != pair.changes[1].path
+        assert best is None or pair.relative_change < best  # only when cheaper than one input alone
+        reached = _level_index(PLAN, _apply_all(record, pair.changes))
+        assert reached is not None and reached <= target, pair
+        _one_step_less(PLAN, record, pair.changes, target, _decl)
+
+
+# --------------------------------------------------------------------------- a year from its periods
+
+
+def test_year_advice_names_the_period_and_really_reaches_the_level() -> None:
+    from kpi_rules.advice import span_advice
+    from kpi_rules.periods import combine_periods
+
+    base = individual_record("cc-9")
+    # Q1 excellent (the project not assigned), Q2 good (worked example 1): the mean is good.
+    q1 = dataclasses.replace(base, period="2026-Q1",
+                             inputs=MappingProxyType({**base.inputs, "tasks": base.inputs["tasks"][:2]}))  # type: ignore[index]
+    q2 = dataclasses.replace(base, period="2026-Q2")
+    results = [evaluate_record(PLAN, r) for r in (q1, q2)]
+    assert [r.level for r in results] == ["excellent", "good"]
+    year = combine_periods(PLAN, "cc-9", "2026", results)
+    assert year.level == "good" and year.total == (results[0].total + results[1].total) / 2  # type: ignore[operator]
+    advice = span_advice(PLAN, (q1, q2), year)
+    assert advice is not None and advice.level.name == "excellent"
+    assert advice.points_missing == 90 - year.total  # type: ignore[operator]
+    assert advice.suggestions and all(s.period in ("2026-Q1", "2026-Q2") for s in advice.suggestions)
+    for s in advice.suggestions:
+        changed = [_apply(r, s) if r.period == s.period else r for r in (q1, q2)]
+        again = combine_periods(PLAN, "cc-9", "2026", [evaluate_record(PLAN, r) for r in changed])
+        assert again.level == "excellent", s
+        sign = 1 if s.direction == "increasing" else -1
+        smaller = s.to_value - sign * step_of(_decl(s))
+        if (smaller - s.from_value) * sign > 0:
+            less = [_apply(r, dataclasses.replace(s, to_value=smaller)) if r.period == s.period else r
+                    for r in (q1, q2)]
+            assert combine_periods(PLAN, "cc-9", "2026",
+                                   [evaluate_record(PLAN, r) for r in less]).level != "excellent"
+    assert [s.period for s in advice.suggestions][0] == "2026-Q2"  # completing the project of Q2
+    for pair in advice.combined:
+        changed = list((q1, q2))
+        for s in pair.changes:
+            changed = [_apply(r, s) if r.period == s.period else r for r in changed]
+        assert combine_periods(PLAN, "cc-9", "2026", [evaluate_record(PLAN, r) for r in changed]).level == "excellent"
+    # The explanation of the year carries it, naming the period.
+    e = explain(year, PLAN, "en", period_records=(q1, q2))
+    assert e.next_level is not None and e.next_level.suggestions[0].period in ("2026-Q1", "2026-Q2")
+    assert e.next_level.suggestions[0].text.startswith(e.next_level.suggestions[0].period + ": ")
+    # A period result is not a span: no span advice, and span results get none from next_level_advice.
+    assert span_advice(PLAN, (q1,), results[0]) is None
+    assert next_level_advice(PLAN, q1, year) is None

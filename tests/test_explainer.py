@@ -268,7 +268,7 @@ def test_json_schema_is_exported() -> None:
     assert schema["$schema"].endswith("2020-12/schema")
     assert schema["title"] == "Explanation"
     for name in ("subject", "lang", "status", "total", "level", "criteria", "values", "decision",
-                 "insufficient", "provenance"):
+                 "insufficient", "provenance", "next_level", "change"):
         assert name in schema["properties"]
     defs = schema["$defs"]
     assert {"formula", "formula_with_values", "cite", "capped", "children"} <= set(defs["CriterionNode"]["properties"])

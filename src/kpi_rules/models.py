@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchReport",
     "Band",
+    "CauseOut",
     "CohortOut",
+    "CombinedSuggestionOut",
     "ConditionOut",
+    "CriterionDeltaOut",
     "CriterionNode",
     "Decision",
     "DisqualifierOut",
     "Explanation",
+    "InputDeltaOut",
     "Insufficient",
+    "LevelChangeOut",
     "NextLevelOut",
     "Number",
     "OverrideOut",
@@ -269,6 +274,16 @@ class SuggestionOut(_Model):
     #: The level the changed record gets (the next level or higher).
     level: Ref
     text: str
+    #: For a half-year or year: the period whose record has this input.
+    period: str | None = None
+
+
+class CombinedSuggestionOut(_Model):
+    """Two inputs changed together that reach the next level (checked by re-evaluation)."""
+
+    changes: tuple[SuggestionOut, ...]
+    level: Ref
+    text: str
 
 
 class NextLevelOut(_Model):
@@ -280,6 +295,67 @@ class NextLevelOut(_Model):
     #: Unmet conditions of the level and disqualifiers that fired.
     blocked_by: tuple[Ref, ...] = ()
     suggestions: tuple[SuggestionOut, ...] = ()
+    text: str
+    #: Pairs of inputs changed together, when one is not enough or two change less.
+    combined: tuple[CombinedSuggestionOut, ...] = ()
+
+
+class CriterionDeltaOut(_Model):
+    """One term of the change of the total: a criterion's signed points (negative under a
+    penalty), or the floor/cap of a group (``kind="cap"``: its points minus its raw sum). The
+    terms of a change add up to its ``total_delta`` exactly."""
+
+    id: str
+    label: str
+    kind: Literal["criterion", "cap"]
+    before: Number
+    after: Number
+    delta: Number
+    cite: str | None = None
+    text: str
+
+
+class InputDeltaOut(_Model):
+    """An input (``tasks[2].completed``; ``tasks`` for the number of items) or an intermediate
+    value that changed; ``delta`` when both values are numbers."""
+
+    path: str
+    label: str
+    before: str
+    after: str
+    delta: Number | None = None
+    text: str
+
+
+class CauseOut(_Model):
+    """Why the level differs from the previous period's (see :mod:`kpi_rules.change`)."""
+
+    kind: Literal["points", "disqualifier", "condition", "quota", "override", "override_ended", "band"]
+    #: The level, disqualifier, ``level.condition`` or cohort rule concerned.
+    id: str | None = None
+    text: str
+    cite: str | None = None
+
+
+class LevelChangeOut(_Model):
+    """The change since the previous period: direction, causes, and what moved (exact deltas)."""
+
+    previous_period: str | None = None
+    period: str | None = None
+    direction: Literal["fell", "rose", "same", "not_comparable"]
+    previous_level: Ref | None = None
+    level: Ref | None = None
+    previous_total: Number | None = None
+    total: Number | None = None
+    total_delta: Number | None = None
+    causes: tuple[CauseOut, ...] = ()
+    #: Largest change in the direction of the level first (the largest loss when it fell).
+    criteria: tuple[CriterionDeltaOut, ...] = ()
+    inputs: tuple[InputDeltaOut, ...] = ()
+    values: tuple[InputDeltaOut, ...] = ()
+    ruleset_changed: bool = False
+    previous_version: str = ""
+    previous_content_hash: str = ""
     text: str
 
 
@@ -304,6 +380,8 @@ class Explanation(_Model):
     related: tuple[RelatedOut, ...] = ()
     #: The next level up and single-input changes that reach it (only when explained with its record).
     next_level: NextLevelOut | None = None
+    #: What changed since the previous period and why (only when explained with it).
+    change: LevelChangeOut | None = None
 
 
 class ResultSummary(_Model):

@@ -1,5 +1,8 @@
 """The command line with a bundle: ``check BUNDLE``, ``evaluate BUNDLE PROVINCE``, ``explain BUNDLE PROVINCE``.
 
+``PROVINCE`` is a JSON/YAML province file, or a directory of tables (units, people, records,
+items: :mod:`kpi_rules.province_tables`), rated with the columnar run (:mod:`kpi_rules.province_batch`).
+
 :mod:`kpi_rules.cli` hands a command here when its rule file is a bundle (a YAML file with a
 top-level ``bundle:`` key, :func:`is_bundle_file`). Exit codes are those of the CLI.
 """
@@ -12,13 +15,18 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from kpi_rules.bundle import is_bundle_file, load_bundle
+from kpi_rules.advice import with_span_advice
+from kpi_rules.bundle import Bundle, is_bundle_file, load_bundle
+from kpi_rules.change import province_change
 from kpi_rules.diagnostics import Diagnostic, render_all
+from kpi_rules.explain_plan import explanation_lines
 from kpi_rules.i18n import message
 from kpi_rules.models import ProvinceReport, RejectedRecord, ResultSummary, summarize
 from kpi_rules.org import load_province
 from kpi_rules.progress import progress_bar
 from kpi_rules.province import ProvinceResult, evaluate_province, explain_subject
+from kpi_rules.province_batch import evaluate_province_tables
+from kpi_rules.province_tables import is_province_tables, load_province_tables
 from kpi_rules.render import explanation_tree, results_table
 from kpi_rules.reporting.render import render_explanation
 
@@ -78,10 +86,10 @@ def province_report(outcome: ProvinceResult, lang: str = "vi") -> ProvinceReport
 def evaluate_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """``kpi-rules evaluate BUNDLE PROVINCE [--format table|json]``."""
     bundle = load_bundle(args.rules)
-    data = load_province(args.input)
-    with progress_bar(err, message("cli.progress.rating", args.lang), len(data.records),
-                      quiet=getattr(args, "quiet", False)) as advance:
-        outcome = evaluate_province(bundle, data, progress=advance)
+    jsonl = getattr(args, "explanations", None)
+    outcome = _rate(args, bundle, err, explain=jsonl is not None)
+    if jsonl is not None:
+        _write_explanations(outcome, jsonl, args.lang)
     if args.format == "json":
         sys.stdout.write(province_report(outcome, args.lang).model_dump_json(indent=2) + "\n")
     else:
@@ -97,6 +105,34 @@ def evaluate_bundle(args: argparse.Namespace, out: Console, err: Console) -> int
     err.print(message("cli.summary", args.lang, rated=rated, insufficient=len(outcome.results) - rated,
                       rejected=len(outcome.rejected)), markup=False)
     return _FINDINGS if outcome.rejected else _OK
+
+
+def _rate(args: argparse.Namespace, bundle: Bundle, err: Console, *, explain: bool = False,
+          subject: str | None = None) -> ProvinceResult:
+    """Rate the province of ``args.input``: a JSON/YAML file (:func:`evaluate_province`) or a
+    directory of tables (:func:`evaluate_province_tables`, items streamed in chunks)."""
+    quiet = getattr(args, "quiet", False)
+    if is_province_tables(args.input):
+        tables = load_province_tables(args.input)
+        with progress_bar(err, message("cli.progress.rating", args.lang), tables.records.num_rows,
+                          quiet=quiet) as advance:
+            return evaluate_province_tables(bundle, tables, explain=explain, lang=args.lang, progress=advance,
+                                            record_subjects=(subject,) if subject else ()).outcome
+    data = load_province(args.input)
+    with progress_bar(err, message("cli.progress.rating", args.lang), len(data.records), quiet=quiet) as advance:
+        return evaluate_province(bundle, data, trace=explain, progress=advance)
+
+
+def _write_explanations(outcome: ProvinceResult, path: str, lang: str) -> None:
+    """``--explanations FILE``: every period and year result's explanation as JSON lines."""
+    plans = {role: rr.rules.plan for role, rr in outcome.bundle.roles.items()}
+    with open(path, "w", encoding="utf-8") as out:
+        for (subject, period), result in outcome.results.items():
+            record = outcome.records.get((subject, period))
+            plan = plans[outcome.province.role_of(subject) or ""]
+            out.writelines(explanation_lines([(result, record)], plan, lang))
+        for (subject, _), result in outcome.years.items():
+            out.writelines(explanation_lines([(result, None)], plans[outcome.province.role_of(subject) or ""], lang))
 
 
 def _counts_table(outcome: ProvinceResult, lang: str) -> Table:
@@ -137,12 +173,11 @@ def _level_label(outcome: ProvinceResult, level: str, lang: str) -> str | None:
 def explain_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """``kpi-rules explain BUNDLE PROVINCE --subject ID [--period P]``."""
     bundle = load_bundle(args.rules)
-    data = load_province(args.input)
-    with progress_bar(err, message("cli.progress.rating", args.lang), len(data.records),
-                      quiet=getattr(args, "quiet", False)) as advance:
-        outcome = evaluate_province(bundle, data, progress=advance)
+    outcome = _rate(args, bundle, err, subject=args.subject)
     try:
         explanation = explain_subject(outcome, args.subject, getattr(args, "period", None), args.lang)
+        explanation = province_change(outcome, explanation)  # the previous period, from the labels
+        explanation = with_span_advice(outcome, explanation)  # a year: which period's inputs to change
     except KeyError as error:
         err.print(f"kpi-rules: error: {error.args[0]}", markup=False)
         return _USAGE

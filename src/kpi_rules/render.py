@@ -17,7 +17,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from kpi_rules.i18n import message
-from kpi_rules.models import CriterionNode, Decision, Explanation, NextLevelOut, ResultSummary
+from kpi_rules.models import CriterionNode, Decision, Explanation, LevelChangeOut, NextLevelOut, ResultSummary
 
 __all__ = ["explanation_text", "explanation_tree", "results_table", "results_text"]
 
@@ -141,6 +141,22 @@ def _next_level(root: Tree, advice: NextLevelOut, lang: str) -> None:
             ways.add(_t(f"→ {s.text}"))
     else:
         branch.add(_t(message("advice.no_suggestion", lang)))
+    if advice.combined:
+        pairs = branch.add(_t(message("advice.combined", lang)))
+        for c in advice.combined:
+            pairs.add(_t(f"→ {c.text}"))
+
+
+def _change(root: Tree, change: LevelChangeOut, lang: str) -> None:
+    """What changed since the previous period: the causes, then criteria, inputs and values."""
+    branch = root.add(_t(message("change.heading", lang, previous=change.previous_period or "—")))
+    branch.add(_t(change.text))
+    for key, items in (("change.causes", change.causes), ("change.criteria", change.criteria),
+                       ("change.inputs", change.inputs), ("change.values", change.values)):
+        if items:
+            part = branch.add(_t(message(key, lang)))
+            for item in items:
+                part.add(_with_cite(f"{'→ ' if key == 'change.causes' else ''}{item.text}", getattr(item, "cite", None)))
 
 
 def explanation_tree(expl: Explanation) -> Tree:
@@ -191,6 +207,8 @@ def explanation_tree(expl: Explanation) -> Tree:
                 branch.add(_t(shown))
     if expl.decision is not None:
         _decision(root, expl.decision, lang)
+    if expl.change is not None:
+        _change(root, expl.change, lang)
     if expl.next_level is not None:
         _next_level(root, expl.next_level, lang)
     p = expl.provenance
