@@ -13,43 +13,50 @@ the plan), and an aggregate, a table lookup or a field read by its traced value.
 their shape (``min(percent(22, 32, if_zero: insufficient_data), 100)``) so the reader sees the
 rule; the expression itself is never replaced, its value follows ``=``. A value that is not a
 terminating decimal is shown rounded with ``≈``.
+
+:func:`explain` is built by :mod:`kpi_rules.explain_plan`: an explanation skeleton compiled
+once per plan and language, filled with the result's values into the JSON of the explanation
+(the bytes bulk output writes), from which the model is read. The functions here build the
+parts that skeleton leaves to them (insufficient data, combined periods, quota and override
+decisions, related subjects, the next-level advice) and the summary rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from kpi_rules import nodes
-from kpi_rules.advice import NextLevelAdvice, next_level_advice
-from kpi_rules.i18n import LANGUAGES, MessageError, message
+from kpi_rules.advice import NextLevelAdvice, Suggestion, span_advice
+from kpi_rules.i18n import LANGUAGES, MessageError, catalogue, message
+
+if TYPE_CHECKING:
+    from kpi_rules.change import Previous
+    from kpi_rules.explain_plan import ExplanationSkeleton
 from kpi_rules.models import (
     Band,
     CohortOut,
+    CombinedSuggestionOut,
     ConditionOut,
-    CriterionNode,
     Decision,
     DisqualifierOut,
     Explanation,
     Insufficient,
     Lang,
+    LevelChangeOut,
     NextLevelOut,
     Number,
     OverrideOut,
     PeriodOut,
     PeriodsOut,
-    ProvenanceOut,
     Ref,
     RelatedOut,
     RelatedSubjectOut,
     ResultSummary,
-    SubjectInfo,
     SuggestionOut,
-    ValueEntry,
-    ValueKind,
 )
 from kpi_rules.plan import Plan
 from kpi_rules.printer import format_expr
@@ -58,9 +65,6 @@ from kpi_rules.results import CohortDecision, Combination, CriterionResult, Leve
 from kpi_rules.values import format_exact, format_number
 
 __all__ = ["cite_with_basis", "explain", "summarize"]
-
-#: A terminating decimal with more places than this is shown rounded (with ``≈``) in formulas.
-MAX_FORMULA_DECIMALS = 10
 
 #: Citations that start with one of these are clauses of the rule set's legal basis, so the
 #: basis is appended ("Điều 16 khoản 1" → "Điều 16 khoản 1, Nghị định 335/2025/NĐ-CP"). Other
@@ -89,23 +93,7 @@ def cite_with_basis(cite: str | None, basis: str) -> str | None:
     return text
 
 
-# --------------------------------------------------------------------------- numbers and values
-
-
-def _is_terminating(x: Fraction) -> bool:
-    den = x.denominator
-    for p in (2, 5):
-        while den % p == 0:
-            den //= p
-    return den == 1
-
-
-def _decimal_places(x: Fraction) -> int:
-    den, places = x.denominator, 0
-    while den != 1:
-        den //= 10 if den % 10 == 0 else (2 if den % 2 == 0 else 5)
-        places += 1
-    return places
+# --------------------------------------------------------------------------- context
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,63 +132,26 @@ class _Ctx:
         return Ref(id=name, label=level.label.get(self.lang) if level else name)
 
     # ------------------------------------------------------------------ values in formulas
-
-    def _plain(self, value: Value) -> tuple[str, bool] | None:
-        """A value as written in a formula, and whether it is rounded; None: not shown there."""
-        if isinstance(value, bool):
-            return ("true" if value else "false"), False
-        if isinstance(value, Fraction):
-            if _is_terminating(value) and _decimal_places(value) <= MAX_FORMULA_DECIMALS:
-                return format_exact(value), False
-            return self.display(value), True
-        if isinstance(value, str):
-            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"', False
-        if isinstance(value, dt.date):
-            return value.isoformat(), False
-        return None
+    # One source for values in formulas: the explanation skeleton of the plan (explain_plan.py).
 
     def formula_value(self, value: Value) -> str | None:
-        """A value substituted into a formula (the printer parenthesises negative numbers)."""
-        plain = self._plain(value)
-        if plain is None:
-            return None
-        return ("≈" if plain[1] else "") + plain[0]
+        """A value substituted into a formula (``≈`` before a value shown rounded)."""
+        plain = self.skeleton().formats.plain(value)
+        return plain[0] if plain is not None else None
 
     def equals(self, value: Value) -> str:
         """`` = value`` after a formula (`` ≈ value`` when the value is shown rounded)."""
-        plain = self._plain(value)
-        if plain is None:
-            return ""
-        return (" ≈ " if plain[1] else " = ") + plain[0]
-
-    def name_value(self, node: nodes.Var) -> tuple[bool, Value]:
-        kind = self.kinds.get(node.name)
-        if kind == "let" and node.name in self.result.values:
-            return True, self.result.values[node.name]
-        if kind == "criterion" and node.name in self.points:
-            return True, self.points[node.name]
-        if id(node) in self.trace and kind in ("input", "param"):
-            return True, self.trace[id(node)]
-        if kind == "input" and self.record is not None and node.name in self.record.inputs:
-            return True, self.record.inputs[node.name]
-        if kind == "param":
-            version = self.plan.param_version(node.name, self.day)
-            if version is not None:
-                return True, version.value
-        return False, None
+        return self.skeleton().formats.equals(value)
 
     def with_values(self, expr: nodes.Expr, value: Value) -> str:
-        def substitute(node: nodes.Expr) -> str | None:
-            if node is expr:
-                return None
-            if isinstance(node, nodes.Var):
-                found, v = self.name_value(node)
-                return self.formula_value(v) if found else None
-            if isinstance(node, (nodes.Aggregate, nodes.Index, nodes.Member)) and id(node) in self.trace:
-                return self.formula_value(self.trace[id(node)])
-            return None
+        from kpi_rules.explain_plan import fill_formula
 
-        return format_expr(expr, substitute) + self.equals(value)
+        return fill_formula(self.plan, self.lang, self.result, self.record, expr, value)
+
+    def skeleton(self) -> ExplanationSkeleton:
+        from kpi_rules.explain_plan import skeleton_for
+
+        return skeleton_for(self.plan, self.lang)
 
 
 def _kinds(ruleset: nodes.Ruleset) -> dict[str, str]:
@@ -253,127 +204,11 @@ def _context(result: Result, plan: Plan, lang: str, record: SubjectRecord | None
     )
 
 
-# --------------------------------------------------------------------------- criteria tree
-
-
-def _group_formula(
-    ctx: _Ctx, node: nodes.CriteriaTree | nodes.CriteriaGroup, res: CriterionResult
-) -> tuple[str | None, str | None]:
-    """``general + results`` and ``27 + 47.578125 = 74.578125`` (penalties subtracted)."""
-    if not node.children:
-        return None, None
-    names: list[str] = []
-    shown: list[str] = []
-    for i, child in enumerate(node.children):
-        minus = isinstance(child, nodes.CriteriaGroup) and child.kind == "penalty"
-        op = ("-" if i == 0 else " - ") if minus else ("" if i == 0 else " + ")
-        names.append(op + child.name)
-        value = ctx.points.get(child.name)
-        text = ctx.formula_value(value) if value is not None else None
-        shown.append(op + (text if text is not None else child.name))
-    return "".join(names), "".join(shown) + ctx.equals(res.raw)
-
-
-def _criterion_node(
-    ctx: _Ctx, node: nodes.CriteriaTree | nodes.CriteriaItem, res: CriterionResult, inherited: str | None
-) -> CriterionNode:
-    cite = node.cite or inherited
-    if isinstance(node, nodes.Criterion):
-        formula: str | None = format_expr(node.expr)
-        with_values: str | None = ctx.with_values(node.expr, res.raw)
-        children: tuple[CriterionNode, ...] = ()
-    else:
-        formula, with_values = _group_formula(ctx, node, res)
-        by_name = {c.name: c for c in res.children}
-        children = tuple(
-            _criterion_node(ctx, child, by_name[child.name], cite)
-            for child in node.children
-            if child.name in by_name
-        )
-    note = None
-    if res.capped:
-        if res.raw < 0:
-            note = ctx.msg("points.floored", raw=ctx.display(res.raw))
-        else:
-            note = ctx.msg("points.capped", max=format_exact(res.max), raw=ctx.display(res.raw))
-    return CriterionNode(
-        id=res.name,
-        kind=res.kind,
-        label=node.label.get(ctx.lang),
-        points=ctx.number(res.points),
-        raw=ctx.number(res.raw),
-        max=ctx.number(res.max),
-        formula=formula,
-        formula_with_values=with_values,
-        cite=ctx.cite(cite),
-        capped=res.capped,
-        note=note,
-        children=children,
-    )
-
-
-# --------------------------------------------------------------------------- lets
-
-
-def _value_kind(value: Value) -> ValueKind:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, Fraction):
-        return "number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, dt.date):
-        return "date"
-    if isinstance(value, tuple):
-        return "list"
-    return "none"
+# --------------------------------------------------------------------------- values
 
 
 def _date_text(ctx: _Ctx, day: dt.date) -> str:
     return ctx.msg("format.date", day=f"{day.day:02d}", month=f"{day.month:02d}", year=f"{day.year:04d}")
-
-
-def _value_texts(ctx: _Ctx, value: Value) -> tuple[str, str]:
-    """(exact, display) of any value."""
-    if isinstance(value, bool):
-        return ("true" if value else "false"), ctx.msg("value.true" if value else "value.false")
-    if isinstance(value, Fraction):
-        return format_exact(value), ctx.display(value)
-    if isinstance(value, str):
-        return value, value
-    if isinstance(value, dt.date):
-        return value.isoformat(), _date_text(ctx, value)
-    if isinstance(value, tuple):
-        return str(len(value)), ctx.msg("value.items", count=len(value))
-    return "", ctx.msg("value.none")
-
-
-def _let_order(ctx: _Ctx) -> list[str]:
-    """Lets in evaluation order (the plan's), then any left in declaration order."""
-    order = [s.name for s in ctx.plan.steps if s.kind == "let"]
-    seen = set(order)
-    order.extend(let.name for let in ctx.ruleset.lets if let.name not in seen)
-    return [name for name in order if name in ctx.result.values]
-
-
-def _values(ctx: _Ctx) -> tuple[ValueEntry, ...]:
-    lets = {let.name: let for let in ctx.ruleset.lets}
-    entries = []
-    for name in _let_order(ctx):
-        let = lets.get(name)
-        value = ctx.result.values[name]
-        exact, display = _value_texts(ctx, value)
-        entries.append(ValueEntry(
-            id=name,
-            label=let.label.get(ctx.lang) if let and let.label else name,
-            type=_value_kind(value),
-            exact=exact,
-            display=display,
-            formula=format_expr(let.expr) if let else None,
-            formula_with_values=ctx.with_values(let.expr, value) if let else None,
-            cite=ctx.cite(let.cite) if let else None,
-        ))
-    return tuple(entries)
 
 
 # --------------------------------------------------------------------------- decision
@@ -395,14 +230,7 @@ def band_phrase(level: nodes.Level, lang: str = "vi") -> str:
 def _total_text(ctx: _Ctx, total: Fraction) -> str:
     """The total for a sentence: displayed, with more decimals if rounding would cross a band
     boundary (89.996 must not read as 90.00 next to "below 90")."""
-    shown = ctx.ruleset.display
-    bounds = [b for lv in ctx.levels.values() for b in (lv.lower, lv.upper) if b is not None]
-    for decimals in range(shown.decimals, shown.decimals + 13):
-        text = format_number(total, decimals, shown.mode)
-        rounded = Fraction(text)
-        if all((total < b) == (rounded < b) for b in bounds):
-            return text
-    return format_exact(total)
+    return ctx.skeleton().formats.total_text(total)
 
 
 def _reason_text(ctx: _Ctx, decision: LevelDecision, total: Fraction | None) -> str:
@@ -613,7 +441,8 @@ def _lang(lang: str) -> Lang:
 
 
 def explain(
-    result: Result, plan: Plan, lang: str = "vi", *, record: SubjectRecord | None = None
+    result: Result, plan: Plan, lang: str = "vi", *, record: SubjectRecord | None = None,
+    previous: Previous | None = None, period_records: Sequence[SubjectRecord] = (),
 ) -> Explanation:
     """Explain a result: criteria tree, intermediate values, decision, each with its clause.
 
@@ -624,6 +453,10 @@ def explain(
         lang: ``"vi"`` (default) or ``"en"``.
         record: the evaluated record; without a trace, inputs in formulas take their values
             from it (and params follow its ``on`` day).
+        period_records: for a half-year or year, the records of its periods: ``next_level``
+            then says which period's inputs to change (:func:`kpi_rules.advice.span_advice`).
+        previous: the same subject's previous period (result, plan, record): ``change`` then
+            says what changed and why the level fell or rose (:mod:`kpi_rules.change`).
 
     Raises:
         MessageError: for an unknown language.
@@ -633,35 +466,22 @@ def explain(
         explanation = explain(evaluate_record(plan, record, FullTracer()), plan, "en")
         print(explanation.model_dump_json(indent=2))
     """
-    ctx = _context(result, plan, _lang(lang), record)
-    ruleset = ctx.ruleset
-    criteria = None
-    if result.criteria is not None and ruleset.criteria is not None:
-        criteria = _criterion_node(ctx, ruleset.criteria, result.criteria, None)
-    decision = _decision(ctx, result.decision, result.total) if result.decision else None
-    return Explanation(
-        subject=SubjectInfo(id=result.subject_id, name=result.subject_name, period=result.period),
-        lang=_lang(lang),
-        status=result.status,
-        status_text=ctx.msg(f"status.{result.status}"),
-        total=ctx.number(result.total) if result.total is not None else None,
-        max=ctx.number(ruleset.criteria.max) if ruleset.criteria is not None else None,
-        level=ctx.level_ref(result.decision.level) if result.decision else None,
-        criteria=criteria,
-        values=_values(ctx),
-        decision=decision,
-        insufficient=_insufficient(ctx),
-        periods=_periods_out(ctx, result.combined) if result.combined is not None else None,
-        provenance=ProvenanceOut(
-            ruleset_id=result.provenance.ruleset_id,
-            version=result.provenance.version,
-            content_hash=result.provenance.content_hash,
-            title=ruleset.title.get(ctx.lang),
-            basis=ruleset.basis,
-        ),
-        related=_related(ctx),
-        next_level=_next_level(ctx, next_level_advice(plan, record, result)) if record is not None else None,
-    )
+    # One source: the explanation skeleton of the plan (kpi_rules.explain_plan), filled with
+    # this result's values, gives the JSON that bulk output writes; the model is read from it.
+    from kpi_rules.explain_plan import explanation_model  # it builds on this module's helpers
+
+    model = explanation_model(result, plan, _lang(lang), record=record, previous=previous)
+    if record is None and period_records and result.combined is not None:
+        ctx = _context(result, plan, _lang(lang), None)
+        model = model.model_copy(update={"next_level": _next_level(ctx, span_advice(plan, period_records, result))})
+    return model
+
+
+def _change(previous: Previous, result: Result, plan: Plan, record: SubjectRecord | None,
+            lang: str) -> LevelChangeOut:
+    from kpi_rules.change import change_out, level_change  # change.py imports this module
+
+    return change_out(level_change(previous, result, plan, record), lang)
 
 
 def _next_level(ctx: _Ctx, advice: NextLevelAdvice | None) -> NextLevelOut | None:
@@ -684,21 +504,34 @@ def _next_level(ctx: _Ctx, advice: NextLevelAdvice | None) -> NextLevelOut | Non
         text = ctx.msg("advice.band_reached", level=ref.label)
     if blocked:
         text += " " + ctx.msg("advice.blocked", blocked=ctx.msg("format.list_separator").join(b.label for b in blocked))
-    suggestions = []
-    for s in advice.suggestions:
-        label = s.label.get(ctx.lang)
-        if s.item is not None:
-            item = s.item_key or (s.item_label.get(ctx.lang) if s.item_label else "")
-            label = ctx.msg("advice.item", label=label, number=s.item + 1, item=item)
-        reached = ctx.level_ref(s.level)
-        old, new = ctx.number(s.from_value), ctx.number(s.to_value)
-        suggestions.append(SuggestionOut(
-            path=s.path, label=label, direction=s.direction, from_value=old, to_value=new, level=reached,
-            text=ctx.msg("advice.increase" if s.direction == "increasing" else "advice.decrease", label=label,
-                         path=s.path, old=old.exact, new=new.exact, level=reached.label),
-        ))
+    suggestions = tuple(_suggestion_out(ctx, s, "advice.increase", "advice.decrease") for s in advice.suggestions)
+    combined = []
+    for pair in advice.combined:
+        parts = tuple(_suggestion_out(ctx, s, "advice.raise_part", "advice.lower_part") for s in pair.changes)
+        reached = ctx.level_ref(pair.level)
+        combined.append(CombinedSuggestionOut(changes=parts, level=reached, text=ctx.msg(
+            "advice.together", changes=ctx.msg("format.list_separator").join(p.text for p in parts),
+            level=reached.label)))
     return NextLevelOut(level=ref, points_missing=missing, blocked_by=blocked,
-                        suggestions=tuple(suggestions), text=text)
+                        suggestions=suggestions, text=text, combined=tuple(combined))
+
+
+def _suggestion_out(ctx: _Ctx, s: Suggestion, up: str, down: str) -> SuggestionOut:
+    label = s.label.get(ctx.lang)
+    if s.item is not None:
+        item = s.item_key or (s.item_label.get(ctx.lang) if s.item_label else "")
+        label = ctx.msg("advice.item", label=label, number=s.item + 1, item=item)
+    reached = ctx.level_ref(s.level)
+    old, new = ctx.number(s.from_value), ctx.number(s.to_value)
+    key = up if s.direction == "increasing" else down
+    params: dict[str, object] = dict(label=label, path=s.path, old=old.exact, new=new.exact)
+    if "{level}" in catalogue(ctx.lang)[key]:
+        params["level"] = reached.label
+    text = ctx.msg(key, **params)
+    if s.period is not None:
+        text = ctx.msg("advice.in_period", period=s.period, change=text)
+    return SuggestionOut(path=s.path, label=label, direction=s.direction, from_value=old, to_value=new,
+                         level=reached, text=text, period=s.period)
 
 
 def _related(ctx: _Ctx) -> tuple[RelatedOut, ...]:
