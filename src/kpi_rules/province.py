@@ -44,6 +44,7 @@ __all__ = [
     "evaluate_province",
     "explain_subject",
     "level_counts",
+    "rank_years",
 ]
 
 #: ``RelatedResult.note`` values.
@@ -195,7 +196,7 @@ def _cycles(province: Province, needs: Mapping[str, list[tuple[str, str]]], left
 
 
 def evaluate_province(bundle: Bundle, data: Province, *, trace: bool = False,
-                      progress: Callable[[int], None] | None = None) -> ProvinceResult:
+                      progress: Callable[[int], None] | None = None, rank: bool = True) -> ProvinceResult:
     """Rate every subject of the province in every period, then combine the periods.
 
     Args:
@@ -204,6 +205,9 @@ def evaluate_province(bundle: Bundle, data: Province, *, trace: bool = False,
         trace: keep expression values in every result (for explanations; slower).
         progress: called with the number of records done, as they are rated
             (see :mod:`kpi_rules.progress`).
+        rank: apply the cohort rules (the quota) to the year results. ``False`` leaves them
+            unranked, for a caller that rates parts of a province apart and resolves the quota
+            afterwards with :func:`rank_years` (``kpi_rules.distributed``).
 
     Raises:
         DiagnosticError: KR715 when two subjects depend on each other.
@@ -263,7 +267,7 @@ def evaluate_province(bundle: Bundle, data: Province, *, trace: bool = False,
             rated = result.status == "rated"
             view[subject] = RelatedResult(subject, result.total, result.level, rated, typed.inputs,
                                           None if rated else INSUFFICIENT, name)
-    years, quota, stages = combine_and_rank(bundle, data, results)
+    years, quota, stages = combine_and_rank(bundle, data, results, rank=rank)
     return ProvinceResult(data, bundle, periods, MappingProxyType(results), MappingProxyType(records),
                           MappingProxyType(years), tuple(rejected), tuple(notes), order, quota,
                           MappingProxyType(stages))
@@ -293,7 +297,7 @@ def _declares(plan: Plan, attribute: str) -> bool:
 
 
 def combine_and_rank(
-    bundle: Bundle, data: Province, results: Mapping[tuple[str, str], Result]
+    bundle: Bundle, data: Province, results: Mapping[tuple[str, str], Result], *, rank: bool = True
 ) -> tuple[dict[tuple[str, str], Result], tuple[object, ...], dict[str, str]]:
     """The seam to the period and quota stages: year results, quota reports, what ran.
 
@@ -302,13 +306,12 @@ def combine_and_rank(
     period_results)``; then, for each role whose rule set declares ``cohort`` rules,
     ``kpi_rules.cohort.apply_cohort(plan, results, members)`` applies the quota to the year results
     (``members``: subject id → its unit, task group and other attributes). When a module is not
-    there or a rule set declares nothing, that stage is skipped and ``stages`` says why.
+    there or a rule set declares nothing, that stage is skipped and ``stages`` says why. With
+    ``rank=False`` the quota stage is left to the caller (:func:`rank_years`).
     """
     stages: dict[str, str] = {}
     combine = _optional("periods", "combine_periods")
-    cohort = _optional("cohort", "apply_cohort")
     years: dict[tuple[str, str], Result] = {}
-    reports: list[object] = []
     if combine is None:
         stages["periods"] = "skipped: kpi_rules.periods is not available"
     for role, rr in bundle.roles.items():
@@ -325,6 +328,25 @@ def combine_and_rank(
         for (subject, year), period_results in sorted(grouped.items()):
             years[(subject, year)] = combine(plan, subject, year, tuple(period_results))
         stages["periods"] = "ran"
+    if not rank:
+        return years, (), stages
+    ranked, reports, ranked_stages = rank_years(bundle, data, years)
+    return ranked, reports, {**stages, **ranked_stages}
+
+
+def rank_years(
+    bundle: Bundle, data: Province, unranked: Mapping[tuple[str, str], Result]
+) -> tuple[dict[tuple[str, str], Result], tuple[object, ...], dict[str, str]]:
+    """The quota stage alone: the cohort rules applied to the year results of a whole province.
+
+    ``unranked`` must hold every subject of each cohort group (a group may span parts of the
+    province rated apart); its order is the one :func:`combine_and_rank` builds (roles in bundle
+    order, then subject and year), which fixes the order of the reports.
+    """
+    stages: dict[str, str] = {}
+    cohort = _optional("cohort", "apply_cohort")
+    years = dict(unranked)
+    reports: list[object] = []
     if cohort is None:
         stages["cohort"] = "skipped: kpi_rules.cohort is not available"
         return years, tuple(reports), stages
