@@ -17,6 +17,37 @@ def simple_columns(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nd
     return g, a, b, c
 
 
+def decimal_column(unscaled: np.ndarray, scale: int, precision: int = 18) -> Any:
+    """An Arrow ``decimal128(precision, scale)`` array of the exact values ``unscaled / 10**scale``.
+
+    How exact amounts are stored in Arrow and Parquet. Built from its buffer (each value a
+    little-endian 128-bit integer: the int64 and its sign word), which is what a decimal
+    column read from Parquet holds; ``validate(full=True)`` checks the precision.
+    """
+    import pyarrow as pa
+
+    values = np.asarray(unscaled, dtype=np.int64)
+    words = np.empty((len(values), 2), dtype=np.int64)
+    words[:, 0] = values
+    words[:, 1] = values >> 63
+    array = pa.Array.from_buffers(pa.decimal128(precision, scale), len(values), [None, pa.py_buffer(words.tobytes())])
+    array.validate(full=True)
+    return array
+
+
+def simple_tables(n: int, seed: int = 0) -> tuple[Any, Any]:
+    """The simple rule's records as two Arrow tables with the same values: decimal columns
+    (general with one place, a/b/c with two) and float columns."""
+    import pyarrow as pa
+
+    g, a, b, c = simple_columns(n, seed)
+    ids = pa.array([f"p{i}" for i in range(n)])
+    decimal = pa.table({"id": ids, "general": decimal_column(g, 1), "a": decimal_column(a, 2),
+                        "b": decimal_column(b, 2), "c": decimal_column(c, 2)})
+    floats = pa.table({"id": ids, "general": g / 10, "a": a / 100, "b": b / 100, "c": c / 100})
+    return decimal, floats
+
+
 def individual_tables(n: int, items_per_person: int, seed: int = 0) -> tuple[Any, Any]:
     """Persons and task items of ``criteria/nd335/individual.kpi`` as pyarrow Tables."""
     import pyarrow as pa

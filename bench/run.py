@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import kpi_rules  # noqa: E402
-from generate import individual_tables, simple_columns  # noqa: E402
+from generate import individual_tables, simple_columns, simple_tables  # noqa: E402
 from kpi_rules.batch import evaluate_batch  # noqa: E402
 from kpi_rules.evaluator import evaluate_record  # noqa: E402
 
@@ -75,26 +75,41 @@ def python_int_fn(g: int, a: int, b: int, c: int) -> tuple[int, int]:
 
 
 def run_simple(people: int, sample: int, rows: list[tuple[str, float, str]]) -> dict[str, float]:
-    import pyarrow as pa
 
     rules = kpi_rules.load(ROOT / "bench" / "simple.kpi")
     g, a, b, c = simple_columns(people, seed=1)
-    table = pa.table({"id": [f"p{i}" for i in range(people)], "general": g / 10, "a": a / 100,
-                      "b": b / 100, "c": c / 100})
+    table, float_table = simple_tables(people, seed=1)
     records = [{"id": f"p{i}", "inputs": {"general": float(x) / 10, "a": float(y) / 100, "b": float(z) / 100,
                                          "c": float(w) / 100}}
                for i, (x, y, z, w) in enumerate(zip(g.tolist(), a.tolist(), b.tolist(), c.tolist()))]
     rate: dict[str, float] = {}
 
-    t, (tot, lev) = best_of(lambda: numpy_int(g, a, b, c))
+    t, (tot, lev) = best_of(lambda: numpy_int(g, a, b, c), 9)
     rate["numpy"] = people / t
     rows.append(("hand-written integer numpy (scaled ints, whole column)", people / t, "exact"))
 
-    t, outcome = best_of(lambda: evaluate_batch(rules, table))
-    rate["columnar"] = people / t
+    # The fast contenders alternate, so that a burst of load on the shared machine hits both.
+    t_col = t_num = float("inf")
+    outcome: Any = None
+    for _ in range(8):
+        t, outcome = best_of(lambda: evaluate_batch(rules, table), 3)
+        t_col = min(t_col, t)
+        t, _ = best_of(lambda: numpy_int(g, a, b, c), 3)
+        t_num = min(t_num, t)
+    rate["numpy"] = people / t_num
+    rows[-1] = ("hand-written integer numpy (scaled ints, whole column)", people / t_num, "exact")
+    rate["columnar"] = people / t_col
     assert outcome.columnar_rows == people
     assert [LEVELS.index(x) for x in outcome.levels()] == lev.tolist()  # same decisions as numpy
-    rows.append(("kpi-rules columnar, from an Arrow table (levels and exact totals as columns)", people / t, "exact"))
+    rows.append(("kpi-rules columnar, from an Arrow table of decimal128 columns (levels and exact totals "
+                 "as columns)", people / t_col, "exact"))
+
+    t, float_outcome = best_of(lambda: evaluate_batch(rules, float_table), 5)
+    rate["columnar_float"] = people / t
+    assert float_outcome.totals() == outcome.totals()  # floats read as the decimals they print as
+    rows.append(("kpi-rules columnar, from an Arrow table of float64 columns (exact decimals of the floats)",
+                 people / t, "exact"))
+    del float_outcome
 
     t, _ = best_of(lambda: outcome.__class__.results.fget(outcome) if outcome._results is None else None, 1)  # type: ignore[attr-defined]
     rate["materialise"] = people / t
@@ -104,12 +119,18 @@ def run_simple(people: int, sample: int, rows: list[tuple[str, float, str]]) -> 
         cols = {k: [r["inputs"][k] for r in records] for k in ("general", "a", "b", "c")}
         return [r["id"] for r in records], {k: np.array(v, dtype=np.float64) for k, v in cols.items()}
 
-    t_conv, _ = best_of(to_columns)
+    t_conv = t_dicts = float("inf")
+    out_dicts: Any = None
+    for _ in range(3):
+        t, _ = best_of(to_columns, 2)
+        t_conv = min(t_conv, t)
+        t, out_dicts = best_of(lambda: evaluate_batch(rules, records), 2)
+        t_dicts = min(t_dicts, t)
+    assert out_dicts.levels() == outcome.levels()
     rate["dicts_to_columns"] = people / t_conv
     rows.append(("converting the list of dicts to numpy columns (no validation)", people / t_conv, "—"))
-    t, out_dicts = best_of(lambda: evaluate_batch(rules, records))
-    rate["columnar_dicts"] = people / t
-    rows.append(("kpi-rules columnar, from a list of dicts (validated like evaluate_many)", people / t, "exact"))
+    rate["columnar_dicts"] = people / t_dicts
+    rows.append(("kpi-rules columnar, from a list of dicts (validated like evaluate_many)", people / t_dicts, "exact"))
 
     small = records[:sample]
     t, _ = best_of(lambda: [python_fn(r) for r in small], 1)
@@ -197,11 +218,18 @@ def run_individual(sizes: list[int], items_per_person: int, explain_sample: int,
     persons, items = individual_tables(explain_sample, items_per_person, seed=7)
     t_plain, plain = best_of(lambda: evaluate_batch(rules, persons, items=items), 1)
     t_res, _ = best_of(lambda: plain.results, 1)
-    t_exp, exp = best_of(lambda: evaluate_batch(rules, persons, items=items, explain=True).explanations, 1)
+    t_lines, _ = best_of(lambda: list(evaluate_batch(rules, persons, items=items, explain=True).explanation_lines()), 1)
+    # Full explanations include the next-level advice, which evaluates each record again for
+    # every input it tries (about a second per person here): timed on a smaller sample.
+    few = min(explain_sample, 40)
+    few_persons, few_items = individual_tables(few, items_per_person, seed=7)
+    t_exp, exp = best_of(lambda: evaluate_batch(rules, few_persons, items=few_items, explain=True).explanations, 1)
     rows.append((f"individual.kpi, {explain_sample} people: columnar batch", explain_sample / t_plain, "exact"))
     rows.append(("  + Result objects", explain_sample / (t_plain + t_res), "exact"))
-    rows.append(("  with full explanations (explain=True, pydantic Explanation per person)",
-                 explain_sample / t_exp, "exact"))
+    rows.append(("  with explanations as JSON lines (explain=True, `explanation_lines()`, no advice)",
+                 explain_sample / t_lines, "exact"))
+    rows.append((f"  with full explanations incl. next-level advice (`explanations`, {few} people)",
+                 few / t_exp, "exact"))
     records = persons.to_pylist()
     del exp
     return curve
@@ -284,7 +312,9 @@ def render(command: str, rows: list[tuple[str, float, str]], ind_rows: list[tupl
     def target(name: str, value: float, limit: float) -> None:
         out.append(f"| {name} (≤ {limit}×) | {value:,.2f}× | {'yes' if value <= limit else 'no'} |")
 
-    target("columnar time / hand-written integer numpy time", numpy_rate / rate["columnar"], 2)
+    target("columnar time (decimal Arrow columns) / hand-written integer numpy time", numpy_rate / rate["columnar"], 2)
+    out.append(f"| columnar time from float64 Arrow columns / hand-written integer numpy time (reported, no target) | "
+               f"{numpy_rate / rate['columnar_float']:,.2f}× | — |")
     target("batch from a list of dicts / converting the dicts to columns",
            rate["dicts_to_columns"] / rate["columnar_dicts"], 1.5)
     target("one record through `RuleSet.evaluate` / the plain Python function (Fractions)",

@@ -29,12 +29,13 @@ pandas, polars and pyarrow are optional (``pip install "kpi-rules[columnar]"``).
 
 from __future__ import annotations
 
-import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from itertools import repeat
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -43,33 +44,40 @@ import numpy as np
 
 from kpi_rules import nodes
 from kpi_rules.columnar import (
-    LIMIT,
-    Cat,
     ColumnarProgram,
     ColumnarRun,
     Columns,
     CValue,
     ItemTable,
-    Num,
     Unsupported,
     cell_value,
     compile_columnar,
-    readable,
 )
+from kpi_rules.batch_sources import (
+    Table,
+    arrow_ids_unique,
+    bad_ids,
+    iter_table,
+    persons_from_dicts,
+    read_table,
+    single_chunk,
+    to_arrow,
+)
+from kpi_rules.columns_in import MISSING, Converter
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.evaluator import EvaluationError, evaluate_record
-from kpi_rules.explainer import explain as explain_result
+from kpi_rules.explain_plan import explanation_lines, explanation_model
 from kpi_rules.models import Explanation
 from kpi_rules.plan import Plan, per_plan
 from kpi_rules.records import coerce_record
-from kpi_rules.results import Result, SubjectRecord, Value
+from kpi_rules.results import LevelDecision, Result, SubjectRecord, Value
 from kpi_rules.trace import FullTracer
-from kpi_rules.values import literal_value
 
 __all__ = ["BatchResult", "evaluate_batch", "program_for"]
 
+_Conv = Converter  # the name the tests know
+
 _RECORD_KEYS = frozenset(("id", "name", "period", "on", "inputs", "override"))
-_MISSING = object()
 #: Default number of records (dicts) or task items (files) handled at once.
 DEFAULT_CHUNK = 200_000
 
@@ -81,13 +89,46 @@ program_for: Callable[[Plan], ColumnarProgram | None] = per_plan(compile_columna
 # --------------------------------------------------------------------------- the outcome
 
 
-@dataclass(slots=True)
 class _Chunk:
-    run: ColumnarRun
-    columns: Columns
-    ids: list[str]
-    names: list[str | None]
-    periods: list[str | None]
+    """One columnar evaluation: its run, its columns, and the ids, names and periods of its
+    rows (kept as they came, a list or an Arrow column, and read as lists on first use)."""
+
+    def __init__(self, run: ColumnarRun, columns: Columns, ids: Any, names: Any, periods: Any) -> None:
+        self.run = run
+        self.columns = columns
+        self._sources = {"ids": ids, "names": names, "periods": periods}
+        self._lists: dict[str, list[Any]] = {}
+
+    def _list(self, key: str) -> list[Any]:
+        if key not in self._lists:
+            source = self._sources[key]
+            if source is None:
+                values: list[Any] = [None] * self.run.size
+            elif isinstance(source, list):
+                values = source
+            else:
+                values = source.to_pylist()
+            if key == "ids":
+                values = [x if isinstance(x, str) else ("" if x is None else str(x)) for x in values]
+            self._lists[key] = values
+        return self._lists[key]
+
+    @property
+    def ids(self) -> list[str]:
+        return self._list("ids")
+
+    @property
+    def names(self) -> list[str | None]:
+        return self._list("names")
+
+    @property
+    def periods(self) -> list[str | None]:
+        return self._list("periods")
+
+
+#: A stretch of the outcome in record order: ``(chunk, start, stop)``, rows ``start:stop`` of a
+#: columnar chunk, or ``(-1, result, 0)``, one result from the record-by-record path.
+_Segment = tuple[int, Any, int]
 
 
 @dataclass
@@ -102,29 +143,44 @@ class BatchResult:
     plan: Plan
     rejected: tuple[Diagnostic, ...]
     rejected_ids: tuple[str, ...]
-    #: In record order: (chunk index, row) for columnar rows, or (-1, Result) otherwise.
-    _order: list[tuple[int, Any]] = field(repr=False)
+    _segments: list[_Segment] = field(repr=False)
     _chunks: list[_Chunk] = field(repr=False)
+    #: The records of the results from the record-by-record path, by position in the outcome.
     _records: dict[int, SubjectRecord] = field(repr=False)
     explain: bool = False
     lang: str = "vi"
     columnar_rows: int = 0
     fallback_rows: int = 0
     _results: tuple[Result, ...] | None = field(default=None, repr=False)
+    _expanded: list[tuple[int, Any]] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
-        return len(self._order)
+        return self.columnar_rows + len(self._records)
+
+    @property
+    def _order(self) -> list[tuple[int, Any]]:
+        """In record order: (chunk index, row) for columnar rows, or (-1, Result) otherwise."""
+        if self._expanded is None:
+            out: list[tuple[int, Any]] = []
+            for chunk_index, item, stop in self._segments:
+                if chunk_index < 0:
+                    out.append((-1, item))
+                else:
+                    out.extend((chunk_index, i) for i in range(item, stop))
+            self._expanded = out
+        return self._expanded
 
     @property
     def results(self) -> tuple[Result, ...]:
         if self._results is None:
             out: list[Result] = []
-            for chunk_index, item in self._order:
+            for chunk_index, item, stop in self._segments:
                 if chunk_index < 0:
                     out.append(item)
-                else:
-                    c = self._chunks[chunk_index]
-                    out.append(c.run.result(item, c.ids[item], c.names[item], c.periods[item]))
+                    continue
+                c = self._chunks[chunk_index]
+                ids, names, periods, result = c.ids, c.names, c.periods, c.run.result
+                out.extend(result(i, ids[i], names[i], periods[i]) for i in range(item, stop))
             self._results = tuple(out)
         return self._results
 
@@ -137,45 +193,116 @@ class BatchResult:
         """One explanation per result (requires ``explain=True``), as ``RuleSet.explain`` gives."""
         if not self.explain:
             raise ValueError("evaluate the batch with explain=True to get explanations")
-        out: list[Explanation] = []
+        plan, lang = self.plan, self.lang
+        return tuple(explanation_model(result, plan, lang, record=record) for result, record in self._explained())
+
+    def explanation_lines(self, *, advice: bool = False) -> Iterator[str]:
+        """The explanations as JSON lines (requires ``explain=True``), for bulk output: each line
+        is ``model_dump_json()`` of the explanation :attr:`explanations` gives, plus ``\n``.
+        The next-level advice (``next_level``) is left out unless ``advice=True``: it evaluates
+        each record again for every input it tries, far more work than the rest."""
+        if not self.explain:
+            raise ValueError("evaluate the batch with explain=True to get explanations")
+        return explanation_lines(self._explained(lists=advice), self.plan, self.lang, advice=advice)
+
+    def _explained(self, *, lists: bool = True) -> Iterator[tuple[Result, SubjectRecord | None]]:
+        """Each result with the record it was rated from (what explanations read). A columnar
+        row's record is rebuilt from the columns; ``lists=False`` leaves out its list inputs,
+        which an explanation without the advice never reads (a list is never put into a formula)."""
         for position, result in enumerate(self.results):
             chunk_index, item = self._order[position]
             record = self._records.get(position)
             if record is None and chunk_index >= 0:
-                record = _record_of(self._chunks[chunk_index], item)
-            out.append(explain_result(result, self.plan, self.lang, record=record))
-        return tuple(out)
+                record = _record_of(self._chunks[chunk_index], item, lists=lists)
+            yield result, record
 
     def totals(self) -> list[Fraction | None]:
         """The exact totals in record order, without building Result objects."""
         cache: dict[int, list[Fraction]] = {}
         out: list[Fraction | None] = []
-        for chunk_index, item in self._order:
+        for chunk_index, item, stop in self._segments:
             if chunk_index < 0:
                 out.append(item.total)
-            else:
-                if chunk_index not in cache:
-                    cache[chunk_index] = self._chunks[chunk_index].run.total_fractions()
-                out.append(cache[chunk_index][item])
+                continue
+            if chunk_index not in cache:
+                cache[chunk_index] = self._chunks[chunk_index].run.total_fractions()
+            out.extend(cache[chunk_index][item:stop])
         return out
 
     def levels(self) -> list[str | None]:
         """The levels in record order, without building Result objects."""
         cache: dict[int, list[str | None]] = {}
         out: list[str | None] = []
-        for chunk_index, item in self._order:
+        for chunk_index, item, stop in self._segments:
             if chunk_index < 0:
                 out.append(item.level)
-            else:
-                if chunk_index not in cache:
-                    cache[chunk_index] = self._chunks[chunk_index].run.level_names()
-                out.append(cache[chunk_index][item])
+                continue
+            if chunk_index not in cache:
+                cache[chunk_index] = self._chunks[chunk_index].run.level_names()
+            out.extend(cache[chunk_index][item:stop])
+        return out
+
+    def decisions(self) -> list[LevelDecision | None]:
+        """The level decisions in record order (what combining periods and the quota read), without
+        building the criteria trees and values of the Result objects (used by province_batch.py)."""
+        out: list[LevelDecision | None] = []
+        cache: dict[int, dict[str, Any]] = {}
+        shared_by_chunk: dict[int, dict[tuple[Any, ...], LevelDecision | None]] = {}
+        for chunk_index, item, stop in self._segments:
+            if chunk_index < 0:
+                out.append(item.decision)
+                continue
+            run = self._chunks[chunk_index].run
+            rating = run.rating
+            if rating is None:
+                out.extend([None] * (stop - item))
+                continue
+            if chunk_index not in cache:
+                cache[chunk_index] = {"band": rating.band.tolist(), "level": rating.level.tolist(),
+                                      "reason": rating.reason.tolist(), "fired": [f.tolist() for f in rating.fired]}
+            py = cache[chunk_index]
+            levels = self.plan.ruleset.rating.levels if self.plan.ruleset.rating is not None else ()
+            if any(level.conditions for level in levels):
+                out.extend(run._decision(i, py) for i in range(item, stop))
+                continue
+            # Without level conditions a decision is fixed by band, level, reason and what fired:
+            # rows that share them share one (frozen) LevelDecision.
+            shared = shared_by_chunk.setdefault(chunk_index, {})
+            band, level, reason, fired = py["band"], py["level"], py["reason"], py["fired"]
+            for i in range(item, stop):
+                key = (band[i], level[i], reason[i], *(f[i] for f in fired))
+                found = shared.get(key)
+                if found is None:
+                    found = shared[key] = run._decision(i, py)
+                out.append(found)
         return out
 
 
-def _record_of(chunk: _Chunk, i: int) -> SubjectRecord:
+class _RowInputs(Mapping[str, Value]):
+    """The scalar inputs of one columnar row, each read from its column when asked for (an
+    explanation reads only the few its trace lacks)."""
+
+    __slots__ = ("_columns", "_row")
+
+    def __init__(self, columns: Mapping[str, Any], row: int) -> None:
+        self._columns, self._row = columns, row
+
+    def __getitem__(self, name: str) -> Value:
+        return cell_value(self._columns[name], self._row)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
+def _record_of(chunk: _Chunk, i: int, *, lists: bool = True) -> SubjectRecord:
     """The record of row ``i``: its scalar inputs and the items of its list inputs, in list order
-    (what explanations read from a record, and what the next-level advice evaluates again)."""
+    (what explanations read from a record, and what the next-level advice evaluates again).
+    ``lists=False``: the scalar inputs only, read lazily (for explanations without the advice)."""
+    if not lists:
+        return SubjectRecord(chunk.ids[i], _RowInputs(chunk.columns.scalars, i), chunk.names[i], chunk.periods[i])
     inputs: dict[str, Value] = {name: cell_value(value, i) for name, value in chunk.columns.scalars.items()}
     for name, table in chunk.columns.lists.items():
         keys = [int(k) for k in np.flatnonzero(table.row[:table.size] == i)]
@@ -183,441 +310,22 @@ def _record_of(chunk: _Chunk, i: int) -> SubjectRecord:
     return SubjectRecord(chunk.ids[i], MappingProxyType(inputs), chunk.names[i], chunk.periods[i])
 
 
-# --------------------------------------------------------------------------- typed columns
-
-
-class _Conv:
-    """Converts raw columns of one table to typed columns; ``slow`` marks rows to do one by one."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.slow = np.zeros(size, dtype=np.bool_)
-
-    def column(self, decl: nodes.InputDecl, values: Any) -> CValue:
-        """``values``: a Python list (``_MISSING``/None for absent) or a pyarrow array."""
-        t = decl.type
-        if _is_arrow(values):
-            values, absent = _arrow_values(values, t)
-        else:
-            absent = np.fromiter((v is _MISSING or v is None for v in values), np.bool_, self.size)
-        if isinstance(values, list) and absent.any():
-            holder = _placeholder(t)
-            values = [holder if a else v for v, a in zip(values, absent.tolist())]
-        if not readable(decl):
-            # Declared but never read by the program: a row giving a value goes one by one
-            # (where the value is checked); the column itself is not used.
-            self.slow |= ~absent
-            return Num(0, 1)
-        default: Value = None
-        if absent.any():
-            if decl.missing == "default" and decl.default is not None:
-                default = literal_value(decl.default)
-            else:
-                self.slow |= absent
-        if isinstance(t, nodes.OneOfType):
-            cat = self.cat(values, t.members, absent)
-            if default is not None:
-                cat = Cat(np.where(absent, t.members.index(str(default)), cat.codes), cat.labels)
-            return cat
-        assert isinstance(t, nodes.ScalarType)
-        if t.name in ("number", "percent", "points"):
-            num = self.number(values)
-            if isinstance(default, Fraction):
-                num = _fill_num(num, absent, default)
-            if decl.min is not None:
-                self.slow |= _cmp_lt(num, Num(decl.min.numerator, decl.min.denominator))
-            if decl.max is not None:
-                self.slow |= _cmp_lt(Num(decl.max.numerator, decl.max.denominator), num)
-            return num
-        if t.name == "bool":
-            flags = self.boolean(values, absent)
-            if isinstance(default, bool):
-                flags = np.where(absent, default, flags)
-            return flags
-        if t.name == "text":
-            cat = self.cat(values, None, absent)
-            if isinstance(default, str):
-                labels = cat.labels if default in cat.labels else cat.labels + (default,)
-                cat = Cat(np.where(absent, labels.index(default), cat.codes), labels)
-            return cat
-        raise Unsupported(f"input type {t.name}")
-
-    def number(self, values: Any) -> Num:
-        if isinstance(values, Num):
-            return values
-        if isinstance(values, np.ndarray):
-            if values.dtype.kind in "iu":
-                return Num(values.astype(np.int64), 1)
-            if values.dtype.kind == "f":
-                return self.floats(values)
-            if values.dtype.kind == "b":
-                self.slow |= True
-                return Num(np.zeros(self.size, dtype=np.int64), 1)
-            values = values.tolist()
-        kinds = {type(v) for v in values}
-        if kinds <= {int}:
-            try:
-                return Num(np.fromiter(values, np.int64, self.size), 1)
-            except OverflowError:
-                pass
-        if kinds <= {float}:
-            return self.floats(np.fromiter(values, np.float64, self.size))
-        if kinds <= {int, float} and all(abs(v) < 2**52 for v in values):
-            return self.floats(np.fromiter(values, np.float64, self.size))
-        ns = np.zeros(self.size, dtype=np.int64)
-        ds = np.ones(self.size, dtype=np.int64)
-        for i, v in enumerate(values):
-            pair = _ratio(v)
-            if pair is None or abs(pair[0]) > LIMIT or pair[1] > LIMIT:
-                self.slow[i] = True
-            else:
-                ns[i], ds[i] = pair
-        return _shared(Num(ns, ds), self.slow)
-
-    def floats(self, f: np.ndarray[Any, Any]) -> Num:
-        """Exact decimals of floats, as ``to_fraction`` reads them (through their shortest repr).
-
-        For ``|f| * 10**k < 2**50`` the k-digit decimal that round-trips is unique and is the
-        value of ``repr(f)``; other floats (and NaN, infinities) go record by record.
-        """
-        n = np.zeros(len(f), dtype=np.int64)
-        k_of = np.full(len(f), -1, dtype=np.int64)
-        finite = np.isfinite(f)
-        todo = finite.copy()
-        for k in range(0, 10):
-            if not todo.any():
-                break
-            scaled = f * 10.0**k
-            m = np.rint(np.where(todo, scaled, 0.0))
-            ok = todo & (np.abs(m) < 2.0**50) & (m / 10.0**k == f)
-            n = np.where(ok, np.where(ok, m, 0.0).astype(np.int64), n)
-            k_of = np.where(ok, k, k_of)
-            todo &= ~ok
-        self.slow |= k_of < 0
-        kmax = int(k_of.max()) if len(k_of) else 0
-        kmax = max(kmax, 0)
-        factor = 10 ** (kmax - np.where(k_of < 0, kmax, k_of))
-        return Num(n * factor, 10**kmax)
-
-    def boolean(self, values: Any, absent: np.ndarray[Any, np.dtype[np.bool_]]) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        if isinstance(values, np.ndarray) and values.dtype == np.bool_:
-            return values
-        ok = np.fromiter((type(v) is bool for v in values), np.bool_, self.size)
-        self.slow |= ~ok & ~absent
-        return np.fromiter((v is True for v in values), np.bool_, self.size)
-
-    def cat(self, values: Any, members: tuple[str, ...] | None,
-            absent: np.ndarray[Any, np.dtype[np.bool_]]) -> Cat:
-        if isinstance(values, Cat):
-            codes, labels = values.codes, values.labels
-        else:
-            index: dict[object, int] = {}
-            codes = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int64, self.size)
-            labels_any = list(index)
-            bad_label = np.array([not isinstance(x, str) for x in labels_any] + [True], dtype=np.bool_)
-            self.slow |= bad_label[codes] & ~absent
-            labels = tuple(x if isinstance(x, str) else "" for x in labels_any)
-        if members is None:
-            return Cat(codes, labels)
-        lut = np.array([members.index(x) if x in members else -1 for x in labels] + [-1], dtype=np.int64)
-        ranks = lut[codes]
-        self.slow |= (ranks < 0) & ~absent
-        return Cat(np.where(ranks < 0, 0, ranks), members)
-
-
-def _cmp_lt(a: Num, b: Num) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    """Exact ``a < b`` with Python ints where int64 could overflow."""
-    left_bound = _mag(a.n) * _mag(b.d)
-    right_bound = _mag(b.n) * _mag(a.d)
-    if max(left_bound, right_bound) < LIMIT:
-        return np.asarray(np.multiply(a.n, b.d, dtype=np.int64) < np.multiply(b.n, a.d, dtype=np.int64))
-    an = np.asarray(a.n, dtype=object)
-    bd = np.asarray(b.d, dtype=object)
-    bn = np.asarray(b.n, dtype=object)
-    ad = np.asarray(a.d, dtype=object)
-    return np.asarray(an * bd < bn * ad, dtype=np.bool_)
-
-
-def _mag(x: Any) -> int:
-    if isinstance(x, int):
-        return abs(x)
-    if x.size == 0:
-        return 0
-    return max(int(x.max()), -int(x.min()))
-
-
-def _ratio(v: object) -> tuple[int, int] | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v, 1
-    if isinstance(v, Fraction):
-        return v.numerator, v.denominator
-    if isinstance(v, Decimal):
-        if not v.is_finite():
-            return None
-        return v.as_integer_ratio()
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return None
-        f = Fraction(repr(v))
-        return f.numerator, f.denominator
-    return None
-
-
-def _shared(num: Num, slow: np.ndarray[Any, np.dtype[np.bool_]]) -> Num:
-    """A denominator shared by the whole column when the lcm stays small."""
-    d = num.d
-    if isinstance(d, int):
-        return num
-    dens = np.unique(d[~slow]) if (~slow).any() else np.array([1])
-    lcm = 1
-    for x in dens.tolist():
-        lcm = math.lcm(lcm, int(x))
-        if lcm > 10**12:
-            return num
-    factor = lcm // d
-    n = num.n
-    assert not isinstance(n, int)
-    risky = (np.abs(n.astype(np.float64)) * factor.astype(np.float64)) >= float(LIMIT) / 2
-    slow |= risky
-    return Num(np.where(risky, 0, n) * factor, lcm)
-
-
-def _placeholder(t: nodes.TypeExpr) -> object:
-    if isinstance(t, nodes.OneOfType):
-        return t.members[0]
-    if isinstance(t, nodes.ScalarType) and t.name == "bool":
-        return False
-    if isinstance(t, nodes.ScalarType) and t.name == "text":
-        return ""
-    return 0
-
-
-def _fill_num(num: Num, absent: np.ndarray[Any, np.dtype[np.bool_]], value: Fraction) -> Num:
-    """``num`` with the absent rows set to ``value`` (a declared default)."""
-    d = num.d if isinstance(num.d, int) else None
-    if d is None:
-        n = np.where(absent, value.numerator, num.n)
-        return Num(n, np.where(absent, value.denominator, num.d))
-    lcm = math.lcm(d, value.denominator)
-    scaled = np.multiply(num.n, lcm // d, dtype=np.int64)
-    return Num(np.where(absent, value.numerator * (lcm // value.denominator), scaled), lcm)
-
-
-# --------------------------------------------------------------------------- arrow
-
-
-def _is_arrow(values: object) -> bool:
-    return type(values).__module__.startswith("pyarrow")
-
-
-def _arrow_values(array: Any, t: nodes.TypeExpr) -> tuple[Any, np.ndarray[Any, np.dtype[np.bool_]]]:
-    """Typed values of a pyarrow (chunked) array, and where it is null."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    absent = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
-    typ = array.type
-    numeric = isinstance(t, nodes.ScalarType) and t.name in ("number", "percent", "points")
-    if pa.types.is_dictionary(typ):
-        array = array.cast(typ.value_type)
-        typ = array.type
-    if numeric:
-        if pa.types.is_integer(typ):
-            return array.fill_null(0).to_numpy().astype(np.int64), absent
-        if pa.types.is_floating(typ):
-            return array.fill_null(0.0).to_numpy().astype(np.float64), absent
-        if pa.types.is_decimal(typ):
-            scale = typ.scale
-            try:
-                unscaled = pc.cast(pc.multiply(array.fill_null(0), pa.scalar(10**scale, typ)), pa.int64())
-                return Num(unscaled.to_numpy().astype(np.int64), 10**scale), absent
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return array.to_pylist(), absent
-        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-            return _decimal_text(array, absent), absent
-        return array.to_pylist(), absent
-    if isinstance(t, nodes.ScalarType) and t.name == "bool":
-        if pa.types.is_boolean(typ):
-            return np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_), absent
-        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-            truth = pc.equal(array, "true").fill_null(False).to_numpy(zero_copy_only=False)
-            falsity = pc.equal(array, "false").fill_null(False).to_numpy(zero_copy_only=False)
-            values = [True if a else (False if b else "?") for a, b in zip(truth.tolist(), falsity.tolist())]
-            return values, absent
-        return array.to_pylist(), absent
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        encoded = pc.dictionary_encode(array.fill_null(""))
-        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        labels = tuple(str(x) for x in encoded.dictionary.to_pylist())
-        return Cat(codes, labels), absent
-    return array.to_pylist(), absent
-
-
-def _decimal_text(array: Any, absent: np.ndarray[Any, np.dtype[np.bool_]]) -> Any:
-    """Exact numbers from decimal text (``"12"``, ``"-2.375"``) with pyarrow compute."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    text = pc.utf8_trim_whitespace(array.fill_null("0"))
-    ok = pc.match_substring_regex(text, r"^[+-]?\d{1,15}(\.\d{0,6})?$").to_numpy(zero_copy_only=False)
-    ok = np.asarray(ok, dtype=np.bool_)
-    safe = pc.if_else(pa.array(ok), text, pa.scalar("0"))
-    point = pc.find_substring(safe, ".").to_numpy(zero_copy_only=False).astype(np.int64)
-    length = pc.utf8_length(safe).to_numpy(zero_copy_only=False).astype(np.int64)
-    places = np.where(point >= 0, length - point - 1, 0)
-    digits = pc.cast(pc.replace_substring(safe, ".", ""), pa.int64()).to_numpy(zero_copy_only=False)
-    digits = np.where(ok, digits.astype(np.int64), 0)
-    kmax = int(places.max()) if len(places) else 0
-    n = digits * (10 ** (kmax - places))
-    num = Num(n.astype(np.int64), 10**kmax)
-    if ok.all():
-        return num
-    return _merge_bad_text(num, ~ok, array)
-
-
-def _merge_bad_text(num: Num, bad: np.ndarray[Any, np.dtype[np.bool_]], array: Any) -> list[object]:
-    """Rows whose text is not plain decimal keep their text (and are rejected as not a number)."""
-    raw = array.to_pylist()
-    assert not isinstance(num.n, int) and isinstance(num.d, int)
-    ns = num.n.tolist()
-    return [raw[i] if bad[i] else Fraction(ns[i], num.d) for i in range(len(raw))]
-
-
 # --------------------------------------------------------------------------- sources
 
 
 @dataclass
-class _Table:
-    """One table of persons (or items): columns by name, and its size."""
+class _Part:
+    """Consecutive records of the input, in order.
 
+    ``chunk >= 0``: a columnar chunk; ``kinds[i]`` is 0 when the columns decide row ``i`` and 1
+    when it goes record by record (checks, then evaluation). ``chunk == -1``: records that all go
+    record by record. ``raw_of(i)`` gives the record dict of row ``i``.
+    """
+
+    chunk: int
     size: int
-    columns: dict[str, Any]
-
-
-def _persons_from_dicts(raws: Sequence[object], plan: Plan) -> tuple[_Table, np.ndarray[Any, Any],
-                                                                     dict[str, _Table], dict[str, np.ndarray[Any, Any]]]:
-    """Columns of the records' scalar inputs and flat item tables (with owner rows)."""
-    size = len(raws)
-    subject = plan.checked.subject
-    names = [d.name for d in subject.inputs]
-    allowed = frozenset(names)
-    slow = np.zeros(size, dtype=np.bool_)
-    cols: dict[str, list[object]] = {n: [] for n in names}
-    meta: dict[str, list[object]] = {"id": [], "name": [], "period": []}
-    list_decls = {d.name: d for d in subject.inputs if isinstance(d.type, nodes.ListType)}
-    item_fields = {n: [d.name for d in plan.checked.records[d.type.item].inputs]  # type: ignore[union-attr]
-                   for n, d in list_decls.items()}
-    item_cols: dict[str, dict[str, list[object]]] = {n: {f: [] for f in fs} for n, fs in item_fields.items()}
-    item_rows: dict[str, list[int]] = {n: [] for n in list_decls}
-    for i, raw in enumerate(raws):
-        inputs: Any = None
-        if isinstance(raw, Mapping):
-            inputs = raw.get("inputs", {})
-            rid = raw.get("id")
-            if not (raw.keys() <= _RECORD_KEYS) or not isinstance(inputs, Mapping) \
-                    or not (inputs.keys() <= allowed) or not isinstance(rid, (str, int)) \
-                    or isinstance(rid, bool) or raw.get("on") is not None or raw.get("override") is not None:
-                slow[i] = True
-        else:
-            slow[i] = True
-        if slow[i]:
-            inputs = {}
-            rid, name, period = "", None, None
-        else:
-            assert isinstance(raw, Mapping)
-            name, period = raw.get("name"), raw.get("period")
-            if not (name is None or isinstance(name, str)) or not (period is None or isinstance(period, str)):
-                slow[i] = True
-        meta["id"].append(str(rid))
-        meta["name"].append(name)
-        meta["period"].append(period)
-        for n in names:
-            cols[n].append(inputs.get(n, _MISSING))
-        for list_name, fields in item_fields.items():
-            items = inputs.get(list_name)
-            if not isinstance(items, list):
-                if items is not None and not slow[i]:
-                    slow[i] = True
-                cols[list_name][-1] = None
-                continue
-            allowed_fields = frozenset(fields)
-            store = item_cols[list_name]
-            rows = item_rows[list_name]
-            for item in items:
-                if not isinstance(item, Mapping) or not (item.keys() <= allowed_fields):
-                    slow[i] = True
-                    continue
-                rows.append(i)
-                for f in fields:
-                    store[f].append(item.get(f, _MISSING))
-    persons = _Table(size, {**cols, **meta})
-    tables = {n: _Table(len(item_rows[n]), dict(item_cols[n])) for n in list_decls}
-    owners = {n: np.asarray(item_rows[n], dtype=np.int64) for n in list_decls}
-    return persons, slow, tables, owners
-
-
-def _to_arrow(data: Any) -> Any:
-    """A pyarrow Table from a pandas/polars DataFrame or a pyarrow Table."""
-    import pyarrow as pa
-
-    if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    module = type(data).__module__
-    if module.startswith("polars"):
-        return data.to_arrow()
-    if module.startswith("pandas"):
-        return pa.Table.from_pandas(data, preserve_index=False)
-    raise TypeError(f"cannot read records from {type(data).__name__}")
-
-
-def _read_table(path: Path) -> Any:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path)
-    if suffix == ".csv":
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
-        names = pcsv.open_csv(path).schema.names
-        convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
-        return pcsv.read_csv(path, convert_options=convert)
-    raise DiagnosticError([Diagnostic("KR602", f"unknown record file type `{suffix}`", where=str(path),
-                                      hint="batch records are read from .csv or .parquet files")])
-
-
-def _iter_table(source: Any, chunk_size: int) -> Iterator[Any]:
-    """Record batches of a table or file, ``chunk_size`` rows at a time (bounded memory)."""
-    import pyarrow as pa
-
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        suffix = path.suffix.lower()
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
-            return
-        if suffix == ".csv":
-            import pyarrow.csv as pcsv
-
-            names = pcsv.open_csv(path).schema.names
-            convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
-            read = pcsv.ReadOptions(block_size=max(1 << 16, chunk_size * 48))
-            with pcsv.open_csv(path, read_options=read, convert_options=convert) as reader:
-                for batch in reader:
-                    yield batch
-            return
-        raise DiagnosticError([Diagnostic("KR602", f"unknown record file type `{suffix}`", where=str(path))])
-    table = _to_arrow(source)
-    yield from table.to_batches(max_chunksize=chunk_size)
+    raw_of: Callable[[int], Any]
+    kinds: np.ndarray[Any, Any] | None = None
 
 
 # --------------------------------------------------------------------------- the driver
@@ -680,23 +388,25 @@ class _Driver:
         self.program = program
         self.explain = explain
         self.lang = lang
-        #: Per record, in order: ("c", chunk, row) or ("r", raw record) to do one by one.
-        self.rows: list[tuple[str, int, Any, str]] = []
+        #: The records in order, part by part.
+        self.parts: list[_Part] = []
         self.chunks: list[_Chunk] = []
-        self.bad_rows: dict[tuple[int, int], bool] = {}
         self.extra_rejected: list[tuple[Diagnostic, str]] = []
         self.orphans: set[str] = set()
+        self._lookup: tuple[Mapping[str, int], Any, np.ndarray[Any, Any]] | None = None
+
+    def _one_by_one(self, size: int, raw_of: Callable[[int], Any]) -> None:
+        self.parts.append(_Part(-1, size, raw_of))
 
     # ------------------------------------------------------------------ list of dicts
 
     def dicts(self, raws: Sequence[object], offset: int) -> None:
         program = self.program
         if program is None:
-            for raw in raws:
-                self.rows.append(("r", -1, raw, _raw_id(raw)))
+            self._one_by_one(len(raws), raws.__getitem__)
             return
-        persons, slow, tables, owners = _persons_from_dicts(raws, self.plan)
-        self._columnar(persons, slow, tables, owners, lambda i: raws[i], None)
+        persons, slow, tables, owners = persons_from_dicts(raws, self.plan)
+        self._columnar(persons, slow, tables, owners, raws.__getitem__, None)
 
     # ------------------------------------------------------------------ tables and files
 
@@ -708,49 +418,62 @@ class _Driver:
                 raise ValueError("give items as {list_name: table} when the rule set has several lists")
             items = {list_names[0]: items}
         item_sources: Mapping[str, Any] = items or {}
-        persons_table = _read_table(Path(data)) if isinstance(data, (str, Path)) else _to_arrow(data)
+        persons_table = read_table(Path(data)) if isinstance(data, (str, Path)) else to_arrow(data)
         size = persons_table.num_rows
         cols = {name: persons_table.column(name) for name in persons_table.column_names}
         if "id" not in cols:
             raise DiagnosticError([Diagnostic("KR509", "the records table has no `id` column", where="records")])
-        ids = [str(x) if x is not None else "" for x in cols["id"].to_pylist()]
-        meta: dict[str, list[Any]] = {"id": ids}
-        for key in ("name", "period"):
-            meta[key] = cols[key].to_pylist() if key in cols else [None] * size
-        slow = np.zeros(size, dtype=np.bool_)
-        for i, x in enumerate(cols["id"].to_pylist()):
-            if not isinstance(x, (str, int)) or isinstance(x, bool):
-                slow[i] = True
+        meta = ("id", "name", "period")
+        persons = Table(size, {n: cols[n] for n in cols if n not in meta}, single_chunk(cols["id"]),
+                         cols.get("name"), cols.get("period"))
+        slow = bad_ids(persons.ids, size)
         for key in ("on", "override"):
-            if key in cols:
+            if key in cols and cols[key].null_count != size:
                 slow |= ~np.asarray(cols[key].is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
         allowed = {d.name for d in plan.checked.subject.inputs} | set(_RECORD_KEYS)
         unknown = [c for c in cols if c not in allowed]
-        persons = _Table(size, {**{n: cols[n] for n in cols if n not in meta}, **meta})
 
         def raw_of(i: int) -> dict[str, Any]:
-            return self._raw_row(persons_table, i, item_sources, ids[i])
+            return self._raw_row(persons_table, i, item_sources, persons.id_list()[i])
 
         if unknown or self.program is None:
-            for i in range(size):
-                self.rows.append(("r", -1, raw_of(i), ids[i]))
+            self._one_by_one(size, raw_of)
             return
-        row_of = {rid: i for i, rid in reversed(list(enumerate(ids)))}
-        tables: dict[str, _Table] = {}
+        row_of: dict[str, int] = {}
+        if item_sources:
+            row_of = {rid: i for i, rid in reversed(list(enumerate(persons.id_list())))}
+        tables: dict[str, Table] = {}
         owners: dict[str, np.ndarray[Any, Any]] = {}
         chunked = all(isinstance(src, (str, Path)) for src in item_sources.values()) and \
             not self.program.in_place
-        if chunked:
+        if chunked and item_sources:
             self._chunked(persons, slow, item_sources, row_of, chunk_size, raw_of)
             return
         for list_name, src in item_sources.items():
-            table = _read_table(Path(src)) if isinstance(src, (str, Path)) else _to_arrow(src)
+            table = read_table(Path(src)) if isinstance(src, (str, Path)) else to_arrow(src)
             owner = self._owners(table.column("id").to_pylist(), row_of, list_name)
             keep = owner >= 0
-            tables[list_name] = _Table(int(keep.sum()), {n: table.column(n).filter(_pa_mask(keep))
+            tables[list_name] = Table(int(keep.sum()), {n: table.column(n).filter(_pa_mask(keep))
                                                          for n in table.column_names if n != "id"})
             owners[list_name] = owner[keep]
         self._columnar(persons, slow, tables, owners, raw_of, None)
+
+    def _owners_arrow(self, ids: Any, row_of: Mapping[str, int], list_name: str) -> np.ndarray[Any, Any]:
+        """:meth:`_owners` of an Arrow id column, with a vectorised hash lookup (province_batch.py
+        streams tens of millions of items through here); orphans are reported by ``_owners``."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self._lookup is None or self._lookup[0] is not row_of:
+            self._lookup = (row_of, pa.array(list(row_of), pa.string()),
+                            np.fromiter(row_of.values(), np.int64, len(row_of)))
+        _, keys, rows = self._lookup
+        found = pc.index_in(pc.cast(ids, pa.string()), value_set=keys)
+        index = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        owner = np.where(index >= 0, rows[np.maximum(index, 0)], -1) if len(rows) else np.full(len(index), -1)
+        if (owner < 0).any():
+            return self._owners(pc.cast(ids, pa.string()).to_pylist(), row_of, list_name)
+        return owner
 
     def _owners(self, item_ids: list[Any], row_of: Mapping[str, int], list_name: str) -> np.ndarray[Any, Any]:
         owner = np.fromiter((row_of.get(str(x), -1) for x in item_ids), np.int64, len(item_ids))
@@ -788,7 +511,7 @@ class _Driver:
         fields = {d.name: d for d in self.plan.checked.records[list_decl.item].inputs}
 
         found: list[dict[str, Any]] = []
-        for batch in _iter_table(src, 1 << 20):
+        for batch in iter_table(src, 1 << 20):
             ids = batch.column(batch.schema.get_field_index("id"))
             picked = batch.filter(pc.equal(pc.cast(ids, "string"), rid))
             for item in picked.to_pylist():
@@ -796,14 +519,14 @@ class _Driver:
                 found.append({k: _typed(fields.get(k), v) for k, v in item.items() if v is not None})
         return found
 
-    def _chunked(self, persons: _Table, slow: np.ndarray[Any, Any], item_sources: Mapping[str, Any],
+    def _chunked(self, persons: Table, slow: np.ndarray[Any, Any], item_sources: Mapping[str, Any],
                  row_of: Mapping[str, int], chunk_size: int, raw_of: Any) -> None:
         """Persons in memory, items streamed: pre-reduced aggregates fold chunk by chunk."""
         program = self.program
         assert program is not None
         import pyarrow.compute as pc
 
-        conv = _Conv(persons.size)
+        conv = Converter(persons.size)
         columns = self._scalar_columns(conv, persons)
         slow |= conv.slow
         partials = program.new_partials(persons.size)
@@ -812,9 +535,8 @@ class _Driver:
                        if isinstance(d.type, nodes.ListType)}
         for list_name, src in item_sources.items():
             decls = self.plan.checked.records[record_name[list_name]].inputs
-            for batch in _iter_table(src, chunk_size):
-                ids = pc.cast(batch.column(batch.schema.get_field_index("id")), "string").to_pylist()
-                owner = self._owners(ids, row_of, list_name)
+            for batch in iter_table(src, chunk_size):
+                owner = self._owners_arrow(batch.column(batch.schema.get_field_index("id")), row_of, list_name)
                 keep = owner >= 0
                 names = batch.schema.names
                 unknown = [n for n in names if n != "id" and n not in {d.name for d in decls}]
@@ -822,9 +544,9 @@ class _Driver:
                     slow[owner[keep]] = True
                 sub = batch.filter(_pa_mask(keep))
                 owner = owner[keep]
-                iconv = _Conv(len(owner))
+                iconv = Converter(len(owner))
                 fields = {d.name: iconv.column(d, sub.column(names.index(d.name)) if d.name in names
-                                               else [_MISSING] * len(owner)) for d in decls}
+                                               else [MISSING] * len(owner)) for d in decls}
                 slow[owner[iconv.slow]] = True
                 start = position.get(list_name, 0)
                 table = ItemTable(owner, fields, len(owner), start)
@@ -833,103 +555,144 @@ class _Driver:
                     program.reduce_items(columns, list_name, table, partials)
                 except Unsupported:
                     self.program = None
-                    for i in range(persons.size):
-                        self.rows.append(("r", -1, raw_of(i), persons.columns["id"][i]))
+                    self._one_by_one(persons.size, raw_of)
                     return
         self._finish_columns(columns, persons, slow, partials, raw_of)
 
     # ------------------------------------------------------------------ shared
 
-    def _scalar_columns(self, conv: _Conv, persons: _Table) -> Columns:
+    def _scalar_columns(self, conv: Converter, persons: Table) -> Columns:
         scalars: dict[str, CValue] = {}
         for decl in self.plan.checked.subject.inputs:
             if isinstance(decl.type, nodes.ListType):
                 continue
             values = persons.columns.get(decl.name)
             if values is None:
-                values = [_MISSING] * persons.size
+                values = [MISSING] * persons.size
             scalars[decl.name] = conv.column(decl, values)
         return Columns(persons.size, scalars)
 
-    def _columnar(self, persons: _Table, slow: np.ndarray[Any, Any], tables: Mapping[str, _Table],
+    def _columnar(self, persons: Table, slow: np.ndarray[Any, Any], tables: Mapping[str, Table],
                   owners: Mapping[str, np.ndarray[Any, Any]], raw_of: Any, _unused: None) -> None:
         program = self.program
         assert program is not None
-        conv = _Conv(persons.size)
+        conv = Converter(persons.size)
         columns = self._scalar_columns(conv, persons)
         slow |= conv.slow
         record_name = {d.name: d.type.item for d in self.plan.checked.subject.inputs
                        if isinstance(d.type, nodes.ListType)}
         for list_name, table in tables.items():
             decls = self.plan.checked.records[record_name[list_name]].inputs
-            iconv = _Conv(table.size)
+            iconv = Converter(table.size)
             owner = owners[list_name]
-            fields = {d.name: iconv.column(d, table.columns.get(d.name, [_MISSING] * table.size)) for d in decls}
+            fields = {d.name: iconv.column(d, table.columns.get(d.name, [MISSING] * table.size)) for d in decls}
             slow[owner[iconv.slow]] = True
             columns.lists[list_name] = ItemTable(owner, fields, table.size)
         self._finish_columns(columns, persons, slow, None, raw_of)
 
-    def _finish_columns(self, columns: Columns, persons: _Table, slow: np.ndarray[Any, Any],
+    def _finish_columns(self, columns: Columns, persons: Table, slow: np.ndarray[Any, Any],
                         partials: Any, raw_of: Any) -> None:
         program = self.program
         assert program is not None
         try:
             run = program.run(columns, partials, trace=self.explain)
         except Unsupported:
-            for i in range(persons.size):
-                self.rows.append(("r", -1, raw_of(i), str(persons.columns["id"][i])))
+            self._one_by_one(persons.size, raw_of)
             return
-        ids = [str(x) for x in persons.columns["id"]]
-        chunk = _Chunk(run, columns, ids, list(persons.columns["name"]), list(persons.columns["period"]))
-        index = len(self.chunks)
+        chunk = _Chunk(run, columns, persons.ids, persons.names, persons.periods)
         self.chunks.append(chunk)
-        undecided = slow | run.bad
-        for i, is_slow in enumerate(slow.tolist()):
-            if is_slow:
-                self.rows.append(("r", -1, raw_of(i), ids[i]))
-            elif undecided[i]:
-                self.rows.append(("b", index, raw_of(i), ids[i]))
-            else:
-                self.rows.append(("c", index, i, ids[i]))
+        kinds = slow | run.bad
+        self.parts.append(_Part(len(self.chunks) - 1, persons.size, raw_of, kinds.view(np.int8)))
 
     # ------------------------------------------------------------------ the outcome
+
+    def _unique_ids(self) -> bool:
+        """Whether no two records that could be accepted share an id (then no row needs the
+        duplicate check of ``coerce_records``). False when unsure."""
+        if any(part.kinds is None for part in self.parts):
+            return False
+        sources = [self.chunks[part.chunk]._sources["ids"] for part in self.parts]
+        if len(sources) == 1 and not isinstance(sources[0], list):
+            return arrow_ids_unique(sources[0])
+        keys: list[Any] = []
+        for source in sources:
+            keys.extend(source if isinstance(source, list) else source.to_pylist())
+        if not set(map(type, keys)) <= {str, type(None)}:
+            keys = [None if k is None else str(k) for k in keys]
+        distinct = set(keys)
+        if None in distinct:
+            distinct.discard(None)
+            return len(distinct) == len(keys) - sum(map(operator.is_, keys, repeat(None)))
+        return len(distinct) == len(keys)
 
     def finish(self) -> BatchResult:
         plan = self.plan
         rejected: list[Diagnostic] = []
         rejected_ids: list[str] = []
-        accepted: list[tuple[str, int, Any, SubjectRecord | None]] = []
+        # In record order: (chunk, start, stop) rows decided by the columns, or (-1, record, 0).
+        accepted: list[tuple[int, Any, int]] = []
+
+        def take(chunk: int, start: int, stop: int) -> None:
+            if accepted and accepted[-1][0] == chunk and accepted[-1][2] == start:
+                accepted[-1] = (chunk, accepted[-1][1], stop)
+            else:
+                accepted.append((chunk, start, stop))
+
+        unique = self._unique_ids()
         seen: set[str] = set()
-        for position, (kind, chunk, item, rid) in enumerate(self.rows, start=1):
-            record: SubjectRecord | None = None
-            if kind in ("r", "b"):
+        offset = 0
+        for part in self.parts:
+            kinds = part.kinds
+            # With unique ids only the rows that go record by record need a look; else every row.
+            special: Iterable[int] = np.flatnonzero(kinds).tolist() if unique and kinds is not None \
+                else range(part.size)
+            ids = self.chunks[part.chunk].ids if kinds is not None and not unique else None
+            start = 0
+            for i in special:
+                if kinds is not None and i > start:
+                    take(part.chunk, start, i)
+                start = i + 1
+                if kinds is not None and not kinds[i]:
+                    assert ids is not None
+                    rid = ids[i]
+                    if rid in seen:
+                        rejected.append(_duplicate(rid))
+                        rejected_ids.append(rid)
+                    else:
+                        seen.add(rid)
+                        take(part.chunk, i, i + 1)
+                    continue
+                item = part.raw_of(i)
                 try:
                     record = item if isinstance(item, SubjectRecord) else coerce_record(
                         item if isinstance(item, Mapping) else {}, plan.checked)
                 except DiagnosticError as error:
                     rejected.extend(error.diagnostics)
                     raw_id = item.get("id") if isinstance(item, Mapping) else None
-                    rejected_ids.append(str(raw_id) if isinstance(raw_id, (str, int)) else f"#{position}")
+                    rejected_ids.append(str(raw_id) if isinstance(raw_id, (str, int)) else f"#{offset + i + 1}")
                     continue
-                rid = record.id
-            if rid in seen:
-                rejected.append(Diagnostic("KR508", f"record id `{rid}` appears more than once",
-                                           where=f"record {rid}", hint="each record needs its own id"))
-                rejected_ids.append(rid)
-                continue
-            seen.add(rid)
-            accepted.append((kind, chunk, item, record))
+                if not unique:
+                    if record.id in seen:
+                        rejected.append(_duplicate(record.id))
+                        rejected_ids.append(record.id)
+                        continue
+                    seen.add(record.id)
+                accepted.append((-1, record, 0))
+            if kinds is not None and part.size > start:
+                take(part.chunk, start, part.size)
+            offset += part.size
         for diagnostic, rid in self.extra_rejected:
             rejected.append(diagnostic)
             rejected_ids.append(rid)
-        order: list[tuple[int, Any]] = []
+        segments: list[_Segment] = []
         records: dict[int, SubjectRecord] = {}
-        fallback = 0
-        for kind, chunk, item, record in accepted:
-            if kind == "c":
-                order.append((chunk, item))
+        fallback = columnar = 0
+        for chunk, item, stop in accepted:
+            if chunk >= 0:
+                segments.append((chunk, item, stop))
+                columnar += stop - item
                 continue
-            assert record is not None
+            record = item
             fallback += 1
             problems = self.record_check(record) if self.record_check is not None else []
             if problems:
@@ -942,10 +705,15 @@ class _Driver:
                 rejected.append(error.diagnostic)
                 rejected_ids.append(record.id)
                 continue
-            records[len(order)] = record
-            order.append((-1, result))
-        return BatchResult(plan, tuple(rejected), tuple(rejected_ids), order, self.chunks, records,
-                           self.explain, self.lang, len(order) - len(records), fallback)
+            records[columnar + len(records)] = record
+            segments.append((-1, result, 0))
+        return BatchResult(plan, tuple(rejected), tuple(rejected_ids), segments, self.chunks, records,
+                           self.explain, self.lang, columnar, fallback)
+
+
+def _duplicate(rid: str) -> Diagnostic:
+    return Diagnostic("KR508", f"record id `{rid}` appears more than once", where=f"record {rid}",
+                      hint="each record needs its own id")
 
 
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")

@@ -3,20 +3,20 @@
 :func:`compile_columnar` checks once that a plan uses only what the columnar program
 supports and prepares its tables; :meth:`ColumnarProgram.run` evaluates every step of the
 plan over whole columns with numpy and returns a :class:`ColumnarRun`, from which
-:meth:`ColumnarRun.result` builds the very :class:`~kpi_rules.results.Result` that
-:func:`kpi_rules.evaluator.evaluate_record` gives for that row.
+:meth:`~kpi_rules.colresults.ColumnarRun.result` builds the very
+:class:`~kpi_rules.results.Result` that :func:`kpi_rules.evaluator.evaluate_record` gives for
+that row (:mod:`kpi_rules.colresults`).
 
 Exact numbers in columns
-    A number column is a :class:`Num`: numerators and denominators as ``int64`` (either may
-    be a Python ``int`` shared by the whole column; a shared denominator is the common case,
-    ``n / 100`` for amounts with two decimals), the value of row ``i`` being ``n[i] / d[i]``
-    with ``d > 0``. Every stored magnitude stays at most ``2**62``: before a product is
-    formed the exact bound ``max|x| * max|y|`` is compared with ``2**62`` (one pass over the
-    data); when it is exceeded, the rows whose float estimate comes near the limit are marked
-    *bad* and computed as 0. Sums of two bounded values cannot overflow ``int64`` and are
-    re-bounded. Denominators are reduced with ``np.gcd``. Comparisons with thresholds are
-    exact cross-multiplications. No float ever decides a value; floats only estimate
-    magnitudes to find the rows at risk.
+    A number column is a :class:`~kpi_rules.exactcols.Num`: int64 numerators over a
+    denominator, usually one Python ``int`` shared by the column (``n / 100`` for amounts with
+    two decimals). :mod:`kpi_rules.exactcols` holds the arithmetic: every stored magnitude stays
+    at most ``2**62``, and before a product or a sum it proves from exact intervals (the
+    declared ``min``/``max`` of inputs, constants) that the result stays there; only when the
+    proof fails are the rows at risk found (float *estimates*) and marked *bad*. Comparisons
+    with constants are one integer comparison (``n >= ceil(c * d)``), none when the intervals
+    decide them; the bands of the rating are integer cut points on the total's numerators.
+    No float ever decides a value.
 
 Rows the program does not decide
     A row is *bad* when evaluating it would overflow, reach ``insufficient_data``, divide by
@@ -41,29 +41,37 @@ tables keyed by numbers, and aggregates that read lets or criteria when items ar
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any, TypeAlias, Union
 
 import numpy as np
-import numpy.typing as npt
 
 from kpi_rules import nodes
-from kpi_rules.plan import Plan
-from kpi_rules.results import (
-    ConditionResult,
-    CriterionKind,
-    CriterionResult,
-    DecisionReason,
-    DisqualifierResult,
-    LevelDecision,
-    Result,
-    Value,
+from kpi_rules.colitems import AggPartial, finish, fold
+from kpi_rules.colresults import ColumnarRun, _Rating, cell_value
+from kpi_rules.exactcols import (
+    COMPARE_OPS,
+    I64,
+    LIMIT,
+    Arith,
+    BoolArr,
+    Cat,
+    Columns,
+    CValue,
+    ItemTable,
+    Num,
+    Unsupported,
+    and_mask,
+    decide_range,
+    full_column,
 )
+from kpi_rules.plan import Plan
+from kpi_rules.results import Value
 from kpi_rules.values import ROUNDING_MODES, literal_value
 
 __all__ = [
+    "LIMIT",
+    "CValue",
     "Cat",
     "ColumnarProgram",
     "ColumnarRun",
@@ -71,244 +79,12 @@ __all__ = [
     "ItemTable",
     "Num",
     "Unsupported",
+    "cell_value",
     "compile_columnar",
+    "readable",
 ]
 
-I64 = npt.NDArray[np.int64]
-BoolArr = npt.NDArray[np.bool_]
-IntLike: TypeAlias = Union[int, I64]
-
-#: Largest magnitude kept in an int64 column (sums of two such values still fit in int64).
-LIMIT = 1 << 62
-_RISK = float(1 << 61)  # float estimates above this are treated as overflowing (margin 2x)
-_INT64_MAX = np.iinfo(np.int64).max
-
-
-class Unsupported(Exception):
-    """The plan (or this input) uses something the columnar program does not evaluate."""
-
-
-@dataclass(slots=True)
-class Num:
-    """Exact rationals ``n / d`` (``d > 0``); ``n`` and ``d`` are int64 arrays or Python ints."""
-
-    n: IntLike
-    d: IntLike
-
-
-@dataclass(slots=True)
-class Cat:
-    """Text or ``one_of`` values as codes into ``labels``."""
-
-    codes: I64
-    labels: tuple[str, ...]
-
-
-CValue: TypeAlias = Union[Num, Cat, BoolArr, str]
-
-
-@dataclass(slots=True)
-class ItemTable:
-    """Items of a list input: ``row[k]`` is the index of the row owning item ``k``.
-
-    ``position`` is the index of the first item in the owner's list order (items of one row
-    must appear in list order; rows may interleave). ``fields`` are columns of length ``size``.
-    """
-
-    row: I64
-    fields: dict[str, CValue]
-    size: int
-    position: int = 0
-
-
-@dataclass(slots=True)
-class Columns:
-    """The scalar inputs of ``size`` rows, typed, plus item tables of list inputs."""
-
-    size: int
-    scalars: dict[str, CValue]
-    lists: dict[str, ItemTable] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- int64 arithmetic
-
-
-def _maxabs(x: IntLike) -> int:
-    if isinstance(x, int):
-        return abs(x)
-    if x.size == 0:
-        return 0
-    return max(int(x.max()), -int(x.min()))
-
-
-def _full(size: int, x: IntLike) -> I64:
-    if isinstance(x, int):
-        return np.full(size, x, dtype=np.int64)
-    return x
-
-
-class _Arith:
-    """Overflow-checked int64 operations; rows at risk are marked in ``bad`` (under ``mask``)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.bad: BoolArr = np.zeros(size, dtype=np.bool_)
-
-    def mark(self, rows: BoolArr | bool, mask: BoolArr | None) -> None:
-        if isinstance(rows, (bool, np.bool_)):
-            if not rows:
-                return
-            rows = np.ones(self.size, dtype=np.bool_)
-        self.bad |= rows if mask is None else (rows & mask)
-
-    def mul(self, x: IntLike, y: IntLike, mask: BoolArr | None) -> IntLike:
-        bx, by = _maxabs(x), _maxabs(y)
-        if bx * by <= LIMIT:
-            if isinstance(x, int) and isinstance(y, int):
-                return x * y
-            return np.multiply(x, y, dtype=np.int64)
-        if isinstance(x, int) and isinstance(y, int):
-            self.mark(True, mask)
-            return 0
-        est = np.abs(np.asarray(x, dtype=np.float64)) * np.abs(np.asarray(y, dtype=np.float64))
-        risky = np.broadcast_to(est >= _RISK, (self.size,))
-        self.mark(risky, mask)
-        xs = np.where(risky, 0, x).astype(np.int64)
-        return np.multiply(xs, y, dtype=np.int64)
-
-    def bound(self, n: IntLike, mask: BoolArr | None) -> IntLike:
-        """``n`` with rows above ``LIMIT`` marked and zeroed (``n`` is a sum of bounded values)."""
-        if _maxabs(n) <= LIMIT:
-            return n
-        if isinstance(n, int):
-            self.mark(True, mask)
-            return 0
-        risky = (n > LIMIT) | (n < -LIMIT)
-        self.mark(risky, mask)
-        return np.where(risky, 0, n)
-
-    # ------------------------------------------------------------------ rationals
-
-    def norm(self, x: Num) -> Num:
-        n, d = x.n, x.d
-        if isinstance(d, int):
-            if d > (1 << 20) and not isinstance(n, int) and n.size:
-                g = math.gcd(d, int(np.gcd.reduce(n)))
-                if g > 1:
-                    return Num(n // g, d // g)
-            elif isinstance(n, int):
-                g = math.gcd(n, d)
-                return Num(n // g, d // g)
-            return x
-        common = np.gcd(n, d)
-        return Num(n // common, d // common)
-
-    def common(self, a: Num, b: Num, mask: BoolArr | None) -> tuple[IntLike, IntLike, IntLike] | None:
-        """Numerators of ``a`` and ``b`` over one shared scalar denominator, if both have one."""
-        if isinstance(a.d, int) and isinstance(b.d, int):
-            lcm = math.lcm(a.d, b.d)
-            if lcm <= LIMIT:
-                return self.mul(a.n, lcm // a.d, mask), self.mul(b.n, lcm // b.d, mask), lcm
-        return None
-
-    def add(self, a: Num, b: Num, mask: BoolArr | None, sign: int = 1) -> Num:
-        shared = self.common(a, b, mask)
-        if shared is not None:
-            an, bn, lcm = shared
-            return self.norm(Num(self.bound(an + bn if sign > 0 else an - bn, mask), lcm))
-        left = self.mul(a.n, b.d, mask)
-        right = self.mul(b.n, a.d, mask)
-        den = self.mul(a.d, b.d, mask)
-        num = self.bound(left + right if sign > 0 else left - right, mask)
-        return self.norm(Num(num, _nonzero(den)))
-
-    def times(self, a: Num, b: Num, mask: BoolArr | None) -> Num:
-        a, b = self.norm(a), self.norm(b)
-        if isinstance(a.d, int) and isinstance(b.d, int):
-            return self.norm(Num(self.mul(a.n, b.n, mask), self.scalar(a.d * b.d, mask)))
-        num = self.mul(a.n, b.n, mask)
-        return self.norm(Num(num, _nonzero(self.mul(a.d, b.d, mask))))
-
-    def scalar(self, d: int, mask: BoolArr | None) -> int:
-        if d > LIMIT:
-            self.mark(True, mask)
-            return 1
-        return d
-
-    def divide(self, a: Num, b: Num, mask: BoolArr | None) -> tuple[Num, BoolArr | bool]:
-        """``a / b`` and where ``b`` is zero (those rows get an arbitrary value)."""
-        a, b = self.norm(a), self.norm(b)
-        if isinstance(b.n, int):
-            if b.n == 0:
-                return Num(0, 1), True
-            sign = -1 if b.n < 0 else 1
-            if isinstance(a.d, int) and isinstance(b.d, int):
-                num = self.mul(a.n, sign * b.d, mask)
-                return self.norm(Num(num, self.scalar(a.d * abs(b.n), mask))), False
-            num = self.mul(a.n, sign * b.d if isinstance(b.d, int) else sign * b.d, mask)
-            return self.norm(Num(num, _nonzero(self.mul(a.d, abs(b.n), mask)))), False
-        zero = b.n == 0
-        bn = np.where(zero, 1, b.n)
-        neg = bn < 0
-        num = self.mul(a.n, b.d, mask)
-        den = self.mul(a.d, np.abs(bn), mask)
-        num = np.where(neg, -np.asarray(num), num)
-        return self.norm(Num(num, _nonzero(den))), zero
-
-    def compare(self, op: str, a: Num, b: Num, mask: BoolArr | None) -> BoolArr:
-        shared = self.common(a, b, mask)
-        if shared is not None:
-            left, right, _ = shared
-        else:
-            left, right = self.mul(a.n, b.d, mask), self.mul(b.n, a.d, mask)
-        out = _OPS[op](left, right)
-        return np.broadcast_to(np.asarray(out, dtype=np.bool_), (self.size,))
-
-    def select(self, cond: BoolArr, a: Num, b: Num, mask: BoolArr | None) -> Num:
-        shared = self.common(a, b, mask)
-        if shared is not None:
-            an, bn, lcm = shared
-            return self.norm(Num(np.where(cond, an, bn), lcm))
-        return Num(np.where(cond, a.n, b.n), np.where(cond, a.d, b.d))
-
-
-def _nonzero(d: IntLike) -> IntLike:
-    """Denominators zeroed by an overflow (their rows are bad) become 1."""
-    if isinstance(d, int):
-        return d or 1
-    return np.where(d == 0, 1, d)
-
-
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-}
-
-
-def _and(mask: BoolArr | None, rows: BoolArr) -> BoolArr:
-    return rows if mask is None else (mask & rows)
-
-
 # --------------------------------------------------------------------------- the program
-
-
-@dataclass(slots=True)
-class _AggPartial:
-    """A pre-reduced aggregate over the items seen so far."""
-
-    total: Num | None = None  # sum of the body (sum, mean)
-    best: Num | None = None  # min / max
-    has_best: BoolArr | None = None
-    selected: I64 | None = None  # items passing ``where``
-    hits: I64 | None = None  # items whose boolean body is true
-    items: I64 | None = None  # all items
-    first_event: I64 | None = None  # any/all: position of the first decisive or bad item
-    first_bad: BoolArr | None = None
-    bad: BoolArr | None = None
 
 
 class ColumnarProgram:
@@ -457,21 +233,21 @@ class ColumnarProgram:
 
     # ------------------------------------------------------------------ items, chunk by chunk
 
-    def new_partials(self, size: int) -> dict[int, _AggPartial]:
-        return {key: _AggPartial() for key in self.pre}
+    def new_partials(self, size: int) -> dict[int, AggPartial]:
+        return {key: AggPartial() for key in self.pre}
 
     def reduce_items(self, columns: Columns, list_name: str, items: ItemTable,
-                     partials: dict[int, _AggPartial]) -> None:
+                     partials: dict[int, AggPartial]) -> None:
         """Fold one chunk of items of ``list_name`` into the pre-reduced aggregates."""
         for key, agg in self.pre.items():
             assert isinstance(agg.source, nodes.Var)
             if agg.source.name == list_name:
                 ev = _Eval(self, columns, {}, trace=False)
-                _fold(ev, agg, items, partials[key])
+                fold(ev, agg, items, partials[key])
 
     # ------------------------------------------------------------------ run
 
-    def run(self, columns: Columns, partials: dict[int, _AggPartial] | None = None,
+    def run(self, columns: Columns, partials: dict[int, AggPartial] | None = None,
             trace: bool = False) -> ColumnarRun:
         """Evaluate every step over ``columns``; aggregates use ``partials`` when given."""
         if partials is None:
@@ -526,7 +302,7 @@ def _children(e: nodes.Expr) -> tuple[nodes.Expr, ...]:
 class _Eval:
     """Evaluates expressions over one domain: the rows, or (``items``) the items of a list."""
 
-    def __init__(self, prog: ColumnarProgram, columns: Columns, partials: Mapping[int, _AggPartial],
+    def __init__(self, prog: ColumnarProgram, columns: Columns, partials: Mapping[int, AggPartial],
                  trace: bool, items: ItemTable | None = None, var: str | None = None,
                  parent: _Eval | None = None) -> None:
         self.prog = prog
@@ -537,10 +313,14 @@ class _Eval:
         self.var = var
         self.parent = parent
         self.size = items.size if items is not None else columns.size
-        self.arith = _Arith(self.size)
+        self.arith = Arith(self.size)
         self.env: dict[str, CValue] = {}
         self.trace: dict[int, tuple[CValue, BoolArr | None]] | None = {} if trace else None
         self.agg_cache: dict[int, tuple[CValue, BoolArr]] = {}
+
+    def over_items(self, items: ItemTable, var: str) -> _Eval:
+        """An evaluator over the items of a list (``var`` names the item), reading the rows' values."""
+        return _Eval(self.prog, self.columns, self.partials, trace=False, items=items, var=var, parent=self)
 
     # ------------------------------------------------------------------ helpers
 
@@ -589,6 +369,8 @@ class _Eval:
             value = self.items.fields.get(expr.name)
             if value is None:
                 raise Unsupported(f"item field {expr.name}")
+            if isinstance(value, Num):
+                self.arith.num(value)
             return value
         if isinstance(expr, nodes.Index):
             return self.index(expr, mask)
@@ -602,8 +384,8 @@ class _Eval:
             return self.binary(expr, mask)
         if isinstance(expr, nodes.IfElse):
             cond = self.boolean(self.ev(expr.cond, mask))
-            then = self.ev(expr.then, _and(mask, cond))
-            other = self.ev(expr.otherwise, _and(mask, ~cond))
+            then = self.ev(expr.then, and_mask(mask, cond))
+            other = self.ev(expr.otherwise, and_mask(mask, ~cond))
             return self.select(cond, then, other, mask)
         if isinstance(expr, nodes.Tiers):
             return self.tiers(expr, mask)
@@ -617,12 +399,18 @@ class _Eval:
         if self.items is not None:
             assert self.parent is not None
             value = self.parent.var_value(name)
-            return _take(value, self.items.row, self.size)
+            taken = _take(value, self.items.row, self.size)
+            if isinstance(value, Num) and isinstance(taken, Num) and not isinstance(value.n, int):
+                lo, hi = self.parent.arith.interval(value.n)
+                self.arith.known(taken.n, lo, hi)
+            return taken
         if name in self.env:
             return self.env[name]
         plan = self.plan
         if name in self.columns.scalars:
             value = self.columns.scalars[name]
+            if isinstance(value, Num):
+                self.arith.num(value)
         elif name in plan.params:
             version = plan.param_version(name)
             assert version is not None
@@ -665,7 +453,7 @@ class _Eval:
         op = expr.op
         if op in ("and", "or"):
             left = self.boolean(self.ev(expr.left, mask))
-            right = self.boolean(self.ev(expr.right, _and(mask, left if op == "and" else ~left)))
+            right = self.boolean(self.ev(expr.right, and_mask(mask, left if op == "and" else ~left)))
             return (left & right) if op == "and" else (left | right)
         left_v = self.ev(expr.left, mask)
         right_v = self.ev(expr.right, mask)
@@ -687,13 +475,13 @@ class _Eval:
             members = self.plan.enum_orders.get(id(expr))
             if op in ("==", "!="):
                 lc, rc = _unify_cats(left, right, self.size)
-                return np.asarray(_OPS[op](lc.codes, rc.codes), dtype=np.bool_)
+                return np.asarray(COMPARE_OPS[op](lc.codes, rc.codes), dtype=np.bool_)
             if members is None:
                 raise Unsupported("ordering text")
             lr, rr = self.rank(left, members, mask), self.rank(right, members, mask)
-            return np.broadcast_to(np.asarray(_OPS[op](lr, rr), dtype=np.bool_), (self.size,))
+            return np.broadcast_to(np.asarray(COMPARE_OPS[op](lr, rr), dtype=np.bool_), (self.size,))
         if isinstance(left, np.ndarray) and isinstance(right, np.ndarray) and op in ("==", "!="):
-            return np.asarray(_OPS[op](self.boolean(left), self.boolean(right)), dtype=np.bool_)
+            return np.asarray(COMPARE_OPS[op](self.boolean(left), self.boolean(right)), dtype=np.bool_)
         raise Unsupported("comparison")
 
     def rank(self, v: Cat | str, members: tuple[str, ...], mask: BoolArr | None) -> I64:
@@ -753,7 +541,7 @@ class _Eval:
             if if_zero is None:
                 self.fail(zero, mask)
                 return quotient
-            fallback = self.ev(if_zero, _and(mask, zero))
+            fallback = self.ev(if_zero, and_mask(mask, zero))
             return self.select(zero, fallback, quotient, mask)
         if func == "round":
             places, mode = self.prog._round_args(expr)
@@ -779,7 +567,7 @@ class _Eval:
         arith = self.arith
         scale = 10**places
         scaled = arith.times(x, Num(scale, 1), mask)
-        n, d = _full(self.size, scaled.n), _full(self.size, scaled.d)
+        n, d = full_column(self.size, scaled.n), full_column(self.size, scaled.d)
         negative = n < 0
         mag = np.abs(n)
         whole, rest = np.divmod(mag, d)
@@ -806,9 +594,9 @@ class _Eval:
                 items = self.columns.lists.get(expr.source.name)
                 if items is None:
                     raise Unsupported("items not in memory")
-                partial = _AggPartial()
-                _fold(self, expr, items, partial)
-            self.agg_cache[key] = _finish(self, expr, partial)
+                partial = AggPartial()
+                fold(self, expr, items, partial)
+            self.agg_cache[key] = finish(self, expr, partial)
         value, bad = self.agg_cache[key]
         self.fail(bad, mask)
         return value
@@ -845,6 +633,38 @@ class _Eval:
         rating = self._rate(total)
         return ColumnarRun(self.prog, size, arith.bad, lets, crit, total, rating, self.trace)
 
+    def _bands(self, total: Num) -> I64 | None:
+        """The band of every row from integer cut points (one comparison per cut), when the
+        total has one denominator; None otherwise."""
+        rating = self.plan.ruleset.rating
+        n, d = total.n, total.d
+        if rating is None or isinstance(n, int) or not isinstance(d, int):
+            return None
+        cuts, lut = _band_table(rating.levels, d)
+        if len(cuts) > 120 or any(abs(c) > LIMIT for c in cuts):
+            return None
+        lo, hi = self.arith.interval(n)
+        top = len(cuts)
+        # Usually each cut passed is one band up (band 0 is the highest): then the band is
+        # ``top`` minus the cuts passed, without a table lookup.
+        direct = lut == list(range(top, -1, -1))
+        index = np.full(self.size, top if direct else 0, dtype=np.int8)
+        passed = np.empty(self.size, dtype=np.bool_)
+        for cut in cuts:
+            decided = decide_range(">=", lo, hi, cut)
+            if decided is None:
+                np.greater_equal(n, cut, out=passed)
+                step = passed.view(np.int8)
+            elif decided:
+                step = np.int8(1)  # type: ignore[assignment]
+            else:
+                continue
+            if direct:
+                np.subtract(index, step, out=index)
+            else:
+                np.add(index, step, out=index)
+        return index if direct else np.asarray(lut, dtype=np.int8)[index]  # type: ignore[return-value]
+
     def _rate(self, total: Num) -> _Rating | None:
         rating = self.plan.ruleset.rating
         if rating is None or not rating.levels:
@@ -852,16 +672,24 @@ class _Eval:
         arith, size = self.arith, self.size
         levels = rating.levels
         lowest = len(levels) - 1
-        band = np.full(size, -1, dtype=np.int64)
-        for j, level in reversed(list(enumerate(levels))):
-            inside = np.ones(size, dtype=np.bool_)
-            if level.lower is not None:
-                inside &= arith.compare(">=", total, self.const(level.lower), None)  # type: ignore[arg-type]
-            if level.upper is not None:
-                inside &= arith.compare("<", total, self.const(level.upper), None)  # type: ignore[arg-type]
-            band = np.where(inside, j, band)
-        self.fail(band < 0, None)  # KR305: no band
-        band = np.where(band < 0, lowest, band)
+        band = self._bands(total)
+        if band is None:
+            band = np.full(size, -1, dtype=np.int64)
+            for j, level in reversed(list(enumerate(levels))):
+                inside = np.ones(size, dtype=np.bool_)
+                if level.lower is not None:
+                    inside &= arith.compare(">=", total, self.const(level.lower), None)  # type: ignore[arg-type]
+                if level.upper is not None:
+                    inside &= arith.compare("<", total, self.const(level.upper), None)  # type: ignore[arg-type]
+                band = np.where(inside, j, band)
+        if band.size and int(band.min()) < 0:
+            self.fail(band < 0, None)  # KR305: no band
+            band = np.where(band < 0, lowest, band)
+        if not rating.disqualifiers and not any(lv.conditions for lv in levels):
+            # Nothing but the score decides: the level is the band.
+            none = np.zeros(size, dtype=np.bool_)
+            return _Rating([lv.name for lv in levels], band, band, np.zeros(size, dtype=np.int8), [],
+                           [none] * len(levels), [[] for _ in levels])
         names = [lv.name for lv in levels]
         forced = np.full(size, -1, dtype=np.int64)
         fired_cols: list[BoolArr] = []
@@ -896,10 +724,30 @@ class _Eval:
         return _Rating(names, band, final, reason, fired_cols, evaluated, conditions)
 
 
-def _clamp(arith: _Arith, x: Num, lo: Num, hi: CValue) -> Num:
+def _band_table(levels: Sequence[nodes.Level], d: int) -> tuple[list[int], list[int]]:
+    """Integer cut points on the numerators ``n`` of totals ``n / d``, and the band of each
+    stretch between cuts (-1: no level's band holds it).
+
+    For an integer ``n``, ``n / d >= x`` exactly when ``n >= ceil(x * d)``, and ``n / d < x``
+    exactly when ``n < ceil(x * d)``: every band ``[lower, upper)`` becomes two integer cuts.
+    """
+    cuts_of: list[tuple[int | None, int | None]] = []
+    for level in levels:
+        lo = -((-level.lower.numerator * d) // level.lower.denominator) if level.lower is not None else None
+        hi = -((-level.upper.numerator * d) // level.upper.denominator) if level.upper is not None else None
+        cuts_of.append((lo, hi))
+    cuts = sorted({c for pair in cuts_of for c in pair if c is not None})
+    lut: list[int] = []
+    for k in range(len(cuts) + 1):
+        point = cuts[k - 1] if k else (cuts[0] - 1 if cuts else 0)
+        lut.append(next((j for j, (lo, hi) in enumerate(cuts_of)
+                         if (lo is None or point >= lo) and (hi is None or point < hi)), -1))
+    return cuts, lut
+
+
+def _clamp(arith: Arith, x: Num, lo: Num, hi: CValue) -> Num:
     assert isinstance(hi, Num)
-    x = arith.select(arith.compare("<", x, lo, None), lo, x, None)
-    return arith.select(arith.compare(">", x, hi, None), hi, x, None)
+    return arith.clamp(x, lo, hi)
 
 
 def _take(value: CValue, rows: I64, size: int) -> CValue:
@@ -924,312 +772,3 @@ def _unify_cats(a: Cat | str, b: Cat | str, size: int) -> tuple[Cat, Cat]:
     bl = np.array([index[x] for x in bc.labels], dtype=np.int64)
     al = np.array([index[x] for x in ac.labels], dtype=np.int64)
     return Cat(al[ac.codes], labels), Cat(bl[bc.codes], labels)
-
-
-# --------------------------------------------------------------------------- item reductions
-
-
-def _segment_sum(rows: I64, values: IntLike, size: int) -> tuple[I64, BoolArr]:
-    """Exact per-row sums of int64 values, and the rows whose sum could leave ``LIMIT``."""
-    vals = _full(len(rows), values)
-    est = np.bincount(rows, weights=np.abs(vals.astype(np.float64)), minlength=size)
-    risky = est >= _RISK
-    out = np.zeros(size, dtype=np.int64)
-    if len(rows) and bool(np.all(rows[1:] >= rows[:-1])):
-        # Sorted rows: differences of a wrapping cumulative sum are exact for bounded segments.
-        csum = np.concatenate(([0], np.cumsum(vals, dtype=np.int64)))
-        ends = np.searchsorted(rows, np.arange(size), side="right")
-        starts = np.searchsorted(rows, np.arange(size), side="left")
-        with np.errstate(over="ignore"):
-            out = csum[ends] - csum[starts]
-    else:
-        np.add.at(out, rows, vals)
-    return np.where(risky, 0, out), risky
-
-
-def _fold(parent: _Eval, agg: nodes.Aggregate, items: ItemTable, partial: _AggPartial) -> None:
-    """Evaluate an aggregate's ``where`` and body over ``items`` and fold them into ``partial``."""
-    size = parent.size
-    ev = _Eval(parent.prog, parent.columns, parent.partials, trace=False, items=items, var=agg.var,
-               parent=parent)
-    rows = items.row
-    m = items.size
-    selected: BoolArr = np.ones(m, dtype=np.bool_)
-    if agg.where is not None:
-        selected = ev.boolean(ev.ev(agg.where, None)).copy()
-    func = agg.func
-    body_value: CValue | None = None
-    if agg.body is not None:
-        body_value = ev.ev(agg.body, selected)
-    item_bad = ev.arith.bad
-    n_items = np.bincount(rows, minlength=size).astype(np.int64)
-    n_selected = np.bincount(rows[selected], minlength=size).astype(np.int64)
-    partial.items = n_items if partial.items is None else partial.items + n_items
-    partial.selected = n_selected if partial.selected is None else partial.selected + n_selected
-    bad = np.zeros(size, dtype=np.bool_)
-    arith = parent.arith
-    if func in ("any", "all") and body_value is not None:
-        hit = ev.boolean(body_value) == (func == "any")
-        event = selected & (hit | item_bad)
-        pos = np.arange(items.position, items.position + m, dtype=np.int64)
-        first = np.full(size, _INT64_MAX, dtype=np.int64)
-        np.minimum.at(first, rows[event], pos[event])
-        where_bad = np.zeros(size, dtype=np.bool_)
-        where_bad[rows[item_bad & ~selected]] = True  # a bad `where` is always evaluated
-        # Is the first event of each row a bad item?
-        first_is_bad = np.zeros(size, dtype=np.bool_)
-        ev_rows, ev_pos = rows[event & item_bad], pos[event & item_bad]
-        first_is_bad[ev_rows[ev_pos == first[ev_rows]]] = True
-        if partial.first_event is None or partial.first_bad is None:
-            partial.first_event, partial.first_bad = first, first_is_bad
-        else:
-            earlier = first < partial.first_event
-            partial.first_bad = np.where(earlier, first_is_bad, partial.first_bad)
-            partial.first_event = np.minimum(first, partial.first_event)
-        partial.bad = where_bad if partial.bad is None else (partial.bad | where_bad)
-        return
-    bad[rows[item_bad]] = True
-    if func in ("count", "share") and body_value is not None:
-        truth = selected & ev.boolean(body_value)
-        hits = np.bincount(rows[truth], minlength=size).astype(np.int64)
-        partial.hits = hits if partial.hits is None else partial.hits + hits
-    elif func in ("sum", "mean"):
-        assert body_value is not None
-        value = ev.num(body_value)
-        value = _to_shared_den(ev.arith, value, m)
-        if not isinstance(value.d, int):
-            raise Unsupported("item values without a common denominator")
-        n = np.where(selected, value.n, 0)
-        sums, risky = _segment_sum(rows, n, size)
-        bad |= risky
-        chunk = Num(sums, value.d)
-        partial.total = chunk if partial.total is None else arith.add(partial.total, chunk, None)
-    elif func in ("min", "max"):
-        assert body_value is not None
-        value = _to_shared_den(ev.arith, ev.num(body_value), m)
-        if not isinstance(value.d, int):
-            raise Unsupported("item values without a common denominator")
-        n = _full(m, value.n)
-        fill = _INT64_MAX if func == "min" else -_INT64_MAX
-        best = np.full(size, fill, dtype=np.int64)
-        (np.minimum if func == "min" else np.maximum).at(best, rows[selected], n[selected])
-        has = n_selected > 0
-        chunk_num = Num(np.where(has, best, 0), value.d)
-        if partial.best is None or partial.has_best is None:
-            partial.best, partial.has_best = chunk_num, has
-        else:
-            better = arith.compare("<" if func == "min" else ">", chunk_num, partial.best, None)
-            take = has & (better | ~partial.has_best)
-            partial.best = arith.select(take, chunk_num, partial.best, None)
-            partial.has_best = partial.has_best | has
-    partial.bad = bad if partial.bad is None else (partial.bad | bad)
-
-
-def _to_shared_den(arith: _Arith, value: Num, m: int) -> Num:
-    """Item values over one denominator (the lcm of the distinct ones), when it stays small."""
-    if isinstance(value.d, int):
-        return value
-    dens = np.unique(value.d)
-    lcm = 1
-    for d in dens.tolist():
-        lcm = math.lcm(lcm, int(d))
-        if lcm > (1 << 40):
-            return value
-    factor = lcm // value.d
-    return Num(arith.mul(value.n, factor, None), lcm)
-
-
-def _finish(ev: _Eval, agg: nodes.Aggregate, p: _AggPartial) -> tuple[CValue, BoolArr]:
-    """The value of a pre-reduced aggregate per row, and the rows that cannot be decided."""
-    size = ev.size
-    bad = p.bad.copy() if p.bad is not None else np.zeros(size, dtype=np.bool_)
-    zero_i = np.zeros(size, dtype=np.int64)
-    items = p.items if p.items is not None else zero_i
-    selected = p.selected if p.selected is not None else zero_i
-    func = agg.func
-    arith = ev.arith
-    if func in ("any", "all"):
-        if agg.body is None:
-            value = (selected > 0) if func == "any" else np.ones(size, dtype=np.bool_)
-            return value, bad
-        has_event = p.first_event < _INT64_MAX if p.first_event is not None else np.zeros(size, np.bool_)
-        first_bad = p.first_bad if p.first_bad is not None else np.zeros(size, np.bool_)
-        bad |= has_event & first_bad
-        want = func == "any"
-        return np.where(has_event, want, not want), bad
-    if func == "count":
-        return Num(p.hits if agg.body is not None and p.hits is not None else selected, 1), bad
-    if func == "share":
-        if agg.body is None:
-            bad |= items == 0
-            num, den = selected, items
-        else:
-            bad |= selected == 0
-            num, den = (p.hits if p.hits is not None else zero_i), selected
-        return arith.norm(Num(num, np.where(den == 0, 1, den))), bad
-    if func == "sum":
-        return (p.total if p.total is not None else Num(zero_i, 1)), bad
-    if func == "mean":
-        bad |= selected == 0
-        total = p.total if p.total is not None else Num(zero_i, 1)
-        quotient, _ = arith.divide(total, Num(np.where(selected == 0, 1, selected), 1), None)
-        return quotient, bad
-    bad |= selected == 0  # min/max over nothing
-    best = p.best if p.best is not None else Num(zero_i, 1)
-    return best, bad
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(slots=True)
-class _Rating:
-    names: list[str]
-    band: I64
-    level: I64
-    reason: I64
-    fired: list[BoolArr]
-    evaluated: list[BoolArr]
-    conditions: list[list[BoolArr]]
-
-
-_REASONS: tuple[DecisionReason, ...] = ("band", "fallthrough", "disqualified")
-
-
-def _fractions(value: Num, size: int) -> list[Fraction]:
-    num = Num(_full(size, value.n), _full(size, value.d))
-    g = np.gcd(num.n, num.d)
-    ns = (num.n // g).tolist()
-    ds = (num.d // g).tolist()
-    cache: dict[tuple[int, int], Fraction] = {}
-    out: list[Fraction] = []
-    for pair in zip(ns, ds):
-        f = cache.get(pair)
-        if f is None:
-            f = cache[pair] = Fraction(pair[0], pair[1])
-        out.append(f)
-    return out
-
-
-def _python(value: CValue, size: int) -> list[Value]:
-    if isinstance(value, Num):
-        return list(_fractions(value, size))
-    if isinstance(value, Cat):
-        labels = value.labels
-        return [labels[c] for c in value.codes.tolist()]
-    if isinstance(value, str):
-        return [value] * size
-    return [bool(x) for x in np.broadcast_to(value, (size,)).tolist()]
-
-
-class ColumnarRun:
-    """The columns of one evaluation; :meth:`result` builds the Result of one row."""
-
-    def __init__(self, prog: ColumnarProgram, size: int, bad: BoolArr, lets: dict[str, CValue],
-                 crit: dict[str, tuple[Num, Num]], total: Num, rating: _Rating | None,
-                 trace: dict[int, tuple[CValue, BoolArr | None]] | None) -> None:
-        self.prog = prog
-        self.size = size
-        #: Rows the columns do not decide: evaluate them record by record.
-        self.bad = bad
-        self.lets = lets
-        self.crit = crit
-        self.total = total
-        self.rating = rating
-        self._trace = trace
-        self._py: dict[str, list[Any]] | None = None
-
-    # Exact columns for callers who stay columnar.
-    def total_fractions(self) -> list[Fraction]:
-        return _fractions(self.total, self.size)
-
-    def level_names(self) -> list[str | None]:
-        if self.rating is None:
-            return [None] * self.size
-        names = self.rating.names
-        return [names[i] for i in self.rating.level.tolist()]
-
-    def _materialise(self) -> dict[str, list[Any]]:
-        if self._py is None:
-            size = self.size
-            py: dict[str, list[Any]] = {}
-            for name, value in self.lets.items():
-                py["let:" + name] = _python(value, size)
-            for name, (points, raw) in self.crit.items():
-                py["pts:" + name] = _fractions(points, size)
-                py["raw:" + name] = _fractions(raw, size)
-            r = self.rating
-            if r is not None:
-                py["band"] = r.band.tolist()
-                py["level"] = r.level.tolist()
-                py["reason"] = r.reason.tolist()
-                py["fired"] = [f.tolist() for f in r.fired]
-            self._py = py
-        return self._py
-
-    def result(self, i: int, subject_id: str, name: str | None, period: str | None) -> Result:
-        """The Result of row ``i`` (only for rows that are not bad)."""
-        plan = self.prog.plan
-        py = self._materialise()
-        values = {n: py["let:" + n][i] for n in self.lets}
-        tree = plan.ruleset.criteria
-        assert tree is not None
-        criteria = self._criterion(tree, py, i)
-        decision = self._decision(i, py)
-        trace = self.trace(i) if self._trace is not None else None
-        return Result(subject_id=subject_id, status="rated", provenance=plan.provenance,
-                      total=criteria.points, criteria=criteria, decision=decision, values=values,
-                      subject_name=name, period=period, trace=trace)
-
-    def _criterion(self, node: nodes.CriteriaTree | nodes.CriteriaItem, py: dict[str, list[Any]],
-                   i: int) -> CriterionResult:
-        name = node.name
-        points, raw = py["pts:" + name][i], py["raw:" + name][i]
-        if isinstance(node, nodes.Criterion):
-            return CriterionResult(name, "criterion", points, raw, node.max)
-        children = tuple(self._criterion(c, py, i) for c in node.children)
-        kind: CriterionKind = "total" if isinstance(node, nodes.CriteriaTree) else node.kind
-        return CriterionResult(name, kind, points, raw, node.max, children)
-
-    def _decision(self, i: int, py: dict[str, list[Any]]) -> LevelDecision | None:
-        r = self.rating
-        rating = self.prog.plan.ruleset.rating
-        if r is None or rating is None:
-            return None
-        band, level, reason = py["band"][i], py["level"][i], _REASONS[py["reason"][i]]
-        names = r.names
-        disqualifiers = tuple(
-            DisqualifierResult(d.name, bool(py["fired"][k][i]), d.target or names[-1])
-            for k, d in enumerate(rating.disqualifiers))
-        conditions: list[ConditionResult] = []
-        for j, lv in enumerate(rating.levels):
-            if lv.conditions and r.evaluated[j][i]:
-                conditions.extend(ConditionResult(lv.name, c.name, bool(r.conditions[j][k][i]))
-                                  for k, c in enumerate(lv.conditions))
-        passed = tuple(names[band:level]) if reason == "fallthrough" else ()
-        return LevelDecision(band_level=names[band], level=names[level], reason=reason,
-                             conditions=tuple(conditions), disqualifiers=disqualifiers, passed_over=passed)
-
-    def trace(self, i: int) -> dict[int, Value]:
-        """What a FullTracer would hold for the nodes explanations read (inputs, params,
-        aggregates, table lookups), for row ``i``."""
-        out: dict[int, Value] = {}
-        assert self._trace is not None
-        for key, (value, mask) in self._trace.items():
-            if mask is not None and not mask[i]:
-                continue
-            out[key] = cell_value(value, i)
-        return out
-
-
-def cell_value(value: CValue, i: int) -> Value:
-    """The exact value of row ``i`` of a column (or of a constant that stands for a column)."""
-    if isinstance(value, Num):
-        n = value.n if isinstance(value.n, int) else int(value.n[i])
-        d = value.d if isinstance(value.d, int) else int(value.d[i])
-        return Fraction(n, d)
-    if isinstance(value, Cat):
-        return value.labels[int(value.codes[i])]
-    if isinstance(value, str):
-        return value
-    return bool(value[i])

@@ -1,0 +1,245 @@
+"""Sources of a batch: record dicts, data frames, Arrow tables, CSV and Parquet files → raw columns.
+
+:func:`persons_from_dicts` turns a list of record dicts into columns a field at a time and
+marks the rows to take record by record; :func:`to_arrow`, :func:`read_table` and
+:func:`iter_table` read frames, tables and files (CSV cells as text, numbers parsed exactly
+later); :func:`arrow_ids_unique` and :func:`bad_ids` check the id column of a table.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kpi_rules import nodes
+from kpi_rules.columns_in import MISSING
+from kpi_rules.diagnostics import Diagnostic, DiagnosticError
+from kpi_rules.plan import Plan
+
+__all__ = ["Table", "arrow_ids_unique", "bad_ids", "iter_table", "persons_from_dicts", "read_table", "single_chunk",
+           "to_arrow"]
+
+
+@dataclass
+class Table:
+    """One table of persons (or items): columns by name, and its size. For persons, the ids,
+    names and periods as a list or an Arrow column (read as lists only when needed)."""
+
+    size: int
+    columns: dict[str, Any]
+    ids: Any = None
+    names: Any = None
+    periods: Any = None
+    _id_list: list[str] | None = None
+
+    def id_list(self) -> list[str]:
+        if self._id_list is None:
+            values = self.ids if isinstance(self.ids, list) else (
+                self.ids.to_pylist() if self.ids is not None else [None] * self.size)
+            self._id_list = [x if isinstance(x, str) else ("" if x is None else str(x)) for x in values]
+        return self._id_list
+
+
+_SIMPLE_KEYS = frozenset(("id", "name", "period", "inputs"))
+_EMPTY: dict[str, object] = {}  # stands for a record that is not a dict (never written to)
+
+
+def _field(rows: Sequence[Any], key: str) -> tuple[list[Any], int]:
+    """``row.get(key, MISSING)`` of every dict in ``rows`` (a C loop when every row has it),
+    and how many rows miss it."""
+    try:
+        return list(map(operator.itemgetter(key), rows)), 0
+    except KeyError:
+        values = list(map(dict.get, rows, repeat(key), repeat(MISSING)))
+        return values, sum(map(operator.is_, values, repeat(MISSING)))
+
+
+def persons_from_dicts(raws: Sequence[object], plan: Plan) -> tuple[Table, np.ndarray[Any, Any],
+                                                                     dict[str, Table], dict[str, np.ndarray[Any, Any]]]:
+    """Columns of the records' scalar inputs and flat item tables (with owner rows).
+
+    Built a field at a time (``map`` over the records, C loops), and checked a column at a time:
+    a check that holds for the whole column (every record a plain dict with known keys, every
+    id text, ...) costs one pass; only when it fails are the rows that break it found and sent
+    record by record, where ``coerce_record`` reports them. A record with ``on`` or
+    ``override`` goes record by record too.
+    """
+    size = len(raws)
+    subject = plan.checked.subject
+    names = [d.name for d in subject.inputs]
+    allowed = frozenset(names)
+    slow = np.zeros(size, dtype=np.bool_)
+    rows: Sequence[Any] = raws
+    if set(map(type, raws)) != {dict}:
+        plain = np.fromiter((type(r) is dict for r in raws), np.bool_, size)
+        slow |= ~plain
+        rows = [r if ok else _EMPTY for r, ok in zip(raws, plain.tolist())]
+    # Keys: a record's keys are known when it has as many keys as known keys present; the sum
+    # over the records says at once whether that holds for all of them.
+    ids, ids_missing = _field(rows, "id")
+    inputs, inputs_missing = _field(rows, "inputs")
+    present = 2 * size - ids_missing - inputs_missing
+    meta: dict[str, list[Any] | None] = {"name": None, "period": None}
+    total_keys = sum(map(len, rows))
+    if total_keys != present:
+        for key in ("name", "period"):
+            column, missing = _field(rows, key)
+            present += size - missing
+            if missing != size:
+                if missing:
+                    column = [None if x is MISSING else x for x in column]
+                if not set(map(type, column)) <= {str, type(None)}:
+                    slow |= ~np.fromiter((x is None or type(x) is str for x in column), np.bool_, size)
+                meta[key] = column
+        if total_keys != present:
+            slow |= ~np.fromiter(map(_SIMPLE_KEYS.issuperset, rows), np.bool_, size)
+    if not set(map(type, ids)) <= {str}:
+        good = np.fromiter((type(x) is str or type(x) is int for x in ids), np.bool_, size)
+        slow |= ~good
+        ids = [str(x) if ok else None for x, ok in zip(ids, good.tolist())]
+    if set(map(type, inputs)) != {dict}:
+        plain = np.fromiter((type(x) is dict for x in inputs), np.bool_, size)
+        slow |= ~plain
+        inputs = [x if ok else _EMPTY for x, ok in zip(inputs, plain.tolist())]
+    list_decls = {d.name: d for d in subject.inputs if isinstance(d.type, nodes.ListType)}
+    cols: dict[str, list[object]] = {}
+    present = 0
+    for n in names:
+        if n in list_decls:
+            present += sum(map(dict.__contains__, inputs, repeat(n)))
+            continue
+        cols[n], missing = _field(inputs, n)
+        present += size - missing
+    if sum(map(len, inputs)) != present:
+        slow |= ~np.fromiter(map(allowed.issuperset, inputs), np.bool_, size)
+    tables: dict[str, Table] = {}
+    owners: dict[str, np.ndarray[Any, Any]] = {}
+    for list_name, decl in list_decls.items():
+        assert isinstance(decl.type, nodes.ListType)
+        fields = [d.name for d in plan.checked.records[decl.type.item].inputs]
+        allowed_fields = frozenset(fields)
+        store: dict[str, list[object]] = {f: [] for f in fields}
+        owner: list[int] = []
+        for i, record_inputs in enumerate(inputs):
+            items = record_inputs.get(list_name)
+            if not isinstance(items, list):
+                if items is not None:
+                    slow[i] = True
+                continue
+            for item in items:
+                if not isinstance(item, Mapping) or not (item.keys() <= allowed_fields):
+                    slow[i] = True
+                    continue
+                owner.append(i)
+                for f in fields:
+                    store[f].append(item.get(f, MISSING))
+        tables[list_name] = Table(len(owner), store)
+        owners[list_name] = np.asarray(owner, dtype=np.int64)
+    persons = Table(size, cols, ids, meta["name"], meta["period"])
+    return persons, slow, tables, owners
+
+
+def to_arrow(data: Any) -> Any:
+    """A pyarrow Table from a pandas/polars DataFrame or a pyarrow Table."""
+    import pyarrow as pa
+
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    module = type(data).__module__
+    if module.startswith("polars"):
+        return data.to_arrow()
+    if module.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    raise TypeError(f"cannot read records from {type(data).__name__}")
+
+
+def read_table(path: Path) -> Any:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    if suffix == ".csv":
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        names = pcsv.open_csv(path).schema.names
+        convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
+        return pcsv.read_csv(path, convert_options=convert)
+    raise DiagnosticError([Diagnostic("KR602", f"unknown record file type `{suffix}`", where=str(path),
+                                      hint="batch records are read from .csv or .parquet files")])
+
+
+def iter_table(source: Any, chunk_size: int) -> Iterator[Any]:
+    """Record batches of a table or file, ``chunk_size`` rows at a time (bounded memory)."""
+    import pyarrow as pa
+
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_size)
+            return
+        if suffix == ".csv":
+            import pyarrow.csv as pcsv
+
+            names = pcsv.open_csv(path).schema.names
+            convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
+            read = pcsv.ReadOptions(block_size=max(1 << 16, chunk_size * 48))
+            with pcsv.open_csv(path, read_options=read, convert_options=convert) as reader:
+                for batch in reader:
+                    yield batch
+            return
+        raise DiagnosticError([Diagnostic("KR602", f"unknown record file type `{suffix}`", where=str(path))])
+    table = to_arrow(source)
+    yield from table.to_batches(max_chunksize=chunk_size)
+
+
+def single_chunk(column: Any) -> Any:
+    """An Arrow array from a (chunked) column."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
+
+
+def bad_ids(ids: Any, size: int) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Rows whose id is not text or an integer (they go record by record, to be rejected)."""
+    import pyarrow as pa
+
+    typ = ids.type
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_integer(typ):
+        if not ids.null_count:
+            return np.zeros(size, dtype=np.bool_)
+        return np.asarray(ids.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    values = ids.to_pylist()
+    return np.fromiter((not isinstance(x, (str, int)) or isinstance(x, bool) for x in values), np.bool_, size)
+
+
+def arrow_ids_unique(ids: Any) -> bool:
+    """Whether the non-null ids of an Arrow array of text or integers are all different
+    (polars counts distinct values about three times faster than pyarrow when installed)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    typ = ids.type
+    if not (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_integer(typ)):
+        return False
+    if ids.null_count:
+        ids = ids.drop_null()
+    try:
+        import polars as pl
+    except ImportError:
+        return len(pc.unique(ids)) == len(ids)
+    return int(pl.from_arrow(ids).n_unique()) == len(ids)
