@@ -513,3 +513,23 @@ def test_every_explained_value_equals_the_evaluated_value(plan: Plan, raw: dict[
     assert [(d.id, d.fired) for d in e.decision.disqualifiers] == [
         (d.name, d.fired) for d in result.decision.disqualifiers]
     assert Explanation.model_validate_json(e.model_dump_json()) == e
+
+
+def test_committed_schema_is_the_models_schema() -> None:
+    """docs/explanation.schema.json is what `kpi-rules schema` prints (refresh it when the model changes)."""
+    import json
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parent.parent / "docs" / "explanation.schema.json"
+    assert json.loads(committed.read_text(encoding="utf-8")) == explanation_json_schema(), (
+        "the explanation model changed: run `kpi-rules schema > docs/explanation.schema.json`")
+
+
+def test_schema_command_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from kpi_rules.cli import main
+
+    assert main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == explanation_json_schema() and printed["title"] == "Explanation"

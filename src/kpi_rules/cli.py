@@ -1,4 +1,4 @@
-"""The ``kpi-rules`` command line: check, fmt, evaluate, explain, verify, test, report.
+"""The ``kpi-rules`` command line: check, fmt, evaluate, explain, verify, test, report, schema.
 
 Exit codes: 0 fine; 1 findings (diagnostics, files that need formatting, rejected records);
 2 usage error; 3 internal error (a bug: please report it). No user error shows a traceback;
@@ -8,6 +8,7 @@ set ``KPI_RULES_DEBUG=1`` to see one for an internal error.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
@@ -21,7 +22,7 @@ from kpi_rules.diagnostics import Diagnostic, DiagnosticError, render_all
 from kpi_rules.engine import BatchOutcome, RuleSet, load, read_records
 from kpi_rules.i18n import message
 from kpi_rules.loader import parse_source, read_source
-from kpi_rules.models import BatchReport, Explanation, RejectedRecord, summarize
+from kpi_rules.models import BatchReport, Explanation, RejectedRecord, explanation_json_schema, summarize
 from kpi_rules.parser import find_comments
 from kpi_rules.printer import format_ruleset
 from kpi_rules.progress import progress_bar
@@ -114,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="the language of explanations (default: each case's own, else vi)")
     test.add_argument("--boundaries", action="store_true",
                       help="also run cases generated just below, at and above every band edge")
+    schema = sub.add_parser("schema", help="print the JSON Schema of explanations (docs/explanations.md)")
+    schema.add_argument("--indent", type=int, default=2, metavar="N")
+
     for long_run in (evaluate, explain, report, verify, test):
         long_run.add_argument("--quiet", "-q", action="store_true",
                               help="no progress bar (none is drawn when stderr is not a terminal either)")
@@ -139,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         command = {"check": _check, "fmt": _fmt, "evaluate": _evaluate, "explain": _explain,
-                   "verify": _verify, "test": _test, "report": _report}[args.command]
+                   "verify": _verify, "test": _test, "report": _report, "schema": _schema}[args.command]
         return command(args, out, err)
     except DiagnosticError as error:
         _print_diagnostics(err, error.diagnostics)
@@ -341,6 +345,12 @@ def _report(args: argparse.Namespace, out: Console, err: Console) -> int:
     if written.rejected:
         _print_diagnostics(err, written.rejected)
         return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """The JSON Schema (2020-12) of the explanation document, as ``explain --format json`` writes it."""
+    sys.stdout.write(json.dumps(explanation_json_schema(), indent=args.indent, ensure_ascii=False) + "\n")
     return EXIT_OK
 
 
