@@ -2,9 +2,11 @@
 
     python bench/explain.py --people 2000,20000 --items-per-person 20
 
-For each size: the plain columnar batch; the batch with explain=True (traced) plus its Result
-objects plus every explanation as a JSON line (``BatchResult.explanation_lines()``, the bulk
-output: the bytes of ``Explanation.model_dump_json()``, without the next-level advice); and,
+For each size: the plain columnar batch; the batch with explain=True (traced) plus every
+explanation as a JSON line (``BatchResult.explanation_lines()``, the bulk output: the bytes of
+``Explanation.model_dump_json()``, without the next-level advice), filled column by column from
+the columnar run (``explain_columns.py``); the same lines the record-by-record way (a ``Result``
+object and its trace per row, then ``explain_plan.explanation_lines``), checked equal; and,
 on a sample, the pydantic models (``explain_plan.explanation_model``), the explainer as it was
 before the skeletons (``tests/reference_explainer.py``) and the next-level advice. Every figure
 is the best of ``--repeat`` runs in CPU seconds of this process (``time.process_time``: on a
@@ -31,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import kpi_rules  # noqa: E402
 from generate import individual_tables  # noqa: E402
 from kpi_rules.batch import evaluate_batch  # noqa: E402
-from kpi_rules.explain_plan import explanation_model  # noqa: E402
+from kpi_rules.explain_plan import explanation_lines, explanation_model  # noqa: E402
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -56,10 +58,20 @@ def run(people: int, items_per_person: int, sample: int, repeat: int, advice_sam
         return list(outcome.explanation_lines())
 
     t_full, lines = best_of(full, repeat)
+
+    def full_bytes() -> list[bytes]:
+        outcome = evaluate_batch(plan, persons, items=items, explain=True)
+        return list(outcome.explanation_bytes())
+
+    t_full_bytes, blines = best_of(full_bytes, repeat)
+    assert blines == [line.encode() for line in lines], "bytes lines differ from the text lines"
     outcome = evaluate_batch(plan, persons, items=items, explain=True)
     t_traced, outcome = best_of(lambda: evaluate_batch(plan, persons, items=items, explain=True), repeat)
-    t_results, _ = best_of(lambda: outcome.results, 1)
     t_lines, _ = best_of(lambda: list(outcome.explanation_lines()), repeat)
+    t_results, _ = best_of(lambda: outcome.results, 1)
+    pairs_of = outcome._explained  # noqa: SLF001 - (result, record) pairs, the record-by-record path
+    t_rows, row_lines = best_of(lambda: list(explanation_lines(pairs_of(lists=False), plan, "vi")), repeat)
+    assert row_lines == lines, "column-filled lines differ from the record-by-record lines"
     pairs = list(islice(outcome._explained(lists=False), sample))  # noqa: SLF001 - (result, record) pairs
     t_models, _ = best_of(lambda: [explanation_model(r, plan, "vi", record=rec, advice=False) for r, rec in pairs],
                           repeat)
@@ -70,8 +82,9 @@ def run(people: int, items_per_person: int, sample: int, repeat: int, advice_sam
     t_advice, _ = best_of(lambda: [explanation_model(r, plan, "vi", record=rec) for r, rec in full_pairs], 1)
     assert [e.model_dump_json() + "\n" for e in old] == lines[:sample], "lines differ from the reference"
     return {
-        "people": people, "items": items.num_rows, "plain": t_plain, "full": t_full, "traced": t_traced,
-        "results": t_results, "lines": t_lines, "models_per": t_models / len(pairs),
+        "people": people, "items": items.num_rows, "plain": t_plain, "full": t_full, "full_bytes": t_full_bytes,
+        "traced": t_traced,
+        "results": t_results, "lines": t_lines, "rows": t_rows, "models_per": t_models / len(pairs),
         "old_per": t_old / len(pairs), "advice_per": t_advice / len(full_pairs),
         "bytes": sum(len(line.encode()) for line in lines) / people,
     }
@@ -86,16 +99,19 @@ def main() -> None:
     parser.add_argument("--advice-sample", type=int, default=5, help="people explained with the next-level advice")
     args = parser.parse_args()
     print(f"Command: `python bench/explain.py {' '.join(sys.argv[1:])}`\n")
-    print("| people | task items | plain batch CPU s | full explanations s (batch + Results + JSON lines) | ratio |"
-          " of which: traced batch / Results / JSON lines (s) | µs per person: lines, models, old explainer,"
-          " with advice | bytes per line |")
-    print("|---:|---:|---:|---:|---:|---|---|---:|")
+    print("| people | task items | plain batch CPU s | full explanations s (traced batch + JSON lines from the columns)"
+          " | ratio | the same as UTF-8 bytes (`explanation_bytes`) s, ratio | of which: traced batch / JSON lines (s)"
+          " | record by record: Results / JSON lines (s) |"
+          " µs per person: column lines, row lines, models, old explainer, with advice | bytes per line |")
+    print("|---:|---:|---:|---:|---:|---|---|---|---|---:|")
     for n in (int(x) for x in args.people.split(",") if x):
         m = run(n, args.items_per_person, min(args.sample, n), args.repeat, min(args.advice_sample, n))
         us = 1e6
         print(f"| {n:,} | {m['items']:,} | {m['plain']:.3f} | {m['full']:.3f} | {m['full'] / m['plain']:.1f}× "
-              f"| {m['traced']:.3f} / {m['results']:.3f} / {m['lines']:.3f} "
-              f"| {m['lines'] / n * us:,.0f}, {m['models_per'] * us:,.0f}, {m['old_per'] * us:,.0f}, "
+              f"| {m['full_bytes']:.3f}, {m['full_bytes'] / m['plain']:.1f}× "
+              f"| {m['traced']:.3f} / {m['lines']:.3f} | {m['results']:.3f} / {m['rows']:.3f} "
+              f"| {m['lines'] / n * us:,.1f}, {m['rows'] / n * us:,.0f}, {m['models_per'] * us:,.0f}, "
+              f"{m['old_per'] * us:,.0f}, "
               f"{m['advice_per'] * us:,.0f} | {m['bytes']:,.0f} |", flush=True)
 
 

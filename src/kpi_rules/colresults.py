@@ -30,7 +30,7 @@ from kpi_rules.results import (
 if TYPE_CHECKING:
     from kpi_rules.columnar import ColumnarProgram
 
-__all__ = ["ColumnarRun", "cell_value"]
+__all__ = ["REASONS", "ColumnarRun", "cell_value"]
 
 
 @dataclass(slots=True)
@@ -45,6 +45,8 @@ class _Rating:
 
 
 _REASONS: tuple[DecisionReason, ...] = ("band", "fallthrough", "disqualified")
+#: The decision reason of each code of ``_Rating.reason``.
+REASONS = _REASONS
 
 
 def _fractions(value: Num, size: int) -> list[Fraction]:
@@ -160,6 +162,13 @@ class ColumnarRun:
         passed = tuple(names[band:level]) if reason == "fallthrough" else ()
         return LevelDecision(band_level=names[band], level=names[level], reason=reason,
                              conditions=tuple(conditions), disqualifiers=disqualifiers, passed_over=passed)
+
+    def traced(self, node_id: int) -> tuple[CValue, BoolArr | None] | None:
+        """The traced column of a node and the mask of the rows it holds for (None: all rows),
+        or None when the run did not trace it (explanations filled from the columns read it)."""
+        if self._trace is None:
+            return None
+        return self._trace.get(node_id)
 
     def trace(self, i: int) -> dict[int, Value]:
         """What a FullTracer would hold for the nodes explanations read (inputs, params,

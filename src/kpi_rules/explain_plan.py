@@ -37,7 +37,7 @@ from kpi_rules.i18n import LANGUAGES, MessageError, message
 from kpi_rules.models import Explanation
 from kpi_rules.plan import Plan, per_plan
 from kpi_rules.printer import format_expr
-from kpi_rules.results import CriterionResult, LevelDecision, Result, SubjectRecord, Value
+from kpi_rules.results import CriterionResult, LevelDecision, Provenance, Result, SubjectRecord, Value
 from kpi_rules.values import format_exact
 
 if TYPE_CHECKING:
@@ -220,7 +220,10 @@ class ExplanationSkeleton:
                          tuple(self._node(child, cite) for child in node.children))
 
     def provenance(self, result: Result) -> str:
-        p = result.provenance
+        return self.provenance_json(result.provenance)
+
+    def provenance_json(self, p: Provenance) -> str:
+        """JSON of the provenance (the plan's own is kept)."""
         if self._provenance is not None and self._provenance[0] is p:
             return self._provenance[1]
         text = ('{"ruleset_id":' + _js(p.ruleset_id) + ',"version":' + _js(p.version) + ',"content_hash":'
