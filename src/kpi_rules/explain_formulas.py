@@ -23,7 +23,7 @@ from typing import Any
 from kpi_rules import nodes
 from kpi_rules.printer import format_expr
 from kpi_rules.results import Value
-from kpi_rules.values import format_exact, format_number
+from kpi_rules.values import decimal_places, format_exact, format_number
 
 __all__ = ["CACHE_LIMIT", "MAX_FORMULA_DECIMALS", "MISSING", "Hole", "Template", "ValueFormats", "compile_template"]
 
@@ -100,7 +100,7 @@ class ValueFormats:
         if isinstance(value, bool):
             text, rounded = ("true" if value else "false"), False
         elif isinstance(value, Fraction):
-            places = _decimal_places(value)
+            places = decimal_places(value)
             if places is not None and places <= MAX_FORMULA_DECIMALS:
                 text, rounded = format_exact(value), False
             else:
@@ -140,15 +140,6 @@ class ValueFormats:
         return format_exact(total)
 
 
-def _decimal_places(x: Fraction) -> int | None:
-    den, twos, fives = x.denominator, 0, 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    return max(twos, fives) if den == 1 else None
 
 
 # --------------------------------------------------------------------------- formulas with values
