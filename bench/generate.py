@@ -53,7 +53,7 @@ def individual_tables(n: int, items_per_person: int, seed: int = 0) -> tuple[Any
     import pyarrow as pa
 
     rng = np.random.default_rng(seed)
-    ids = np.array([f"cc-{i:07d}" for i in range(n)], dtype=object)
+    ids = pa.array([f"cc-{i:07d}" for i in range(n)], pa.string())
     halves = {k: rng.integers(0, 2 * m + 1, n) / 2 for k, m in
               (("general_i1", 5), ("general_i2", 5), ("general_ii1", 2), ("general_ii2", 2),
                ("general_ii3", 2), ("general_ii4", 2), ("general_iii", 10))}
@@ -65,7 +65,10 @@ def individual_tables(n: int, items_per_person: int, seed: int = 0) -> tuple[Any
     m = len(owner)
     assigned = rng.integers(1, 41, m) / 4  # quarters: 0.25 .. 10
     completed = np.minimum(assigned, rng.integers(0, 41, m) / 4)
-    items = pa.table({"id": ids[owner], "product": np.array(PRODUCTS, dtype=object)[rng.integers(0, 3, m)],
+    # Item columns built by Arrow (a take of the ids, a dictionary decoded): no Python object
+    # per item, so a million people with twenty million items fit comfortably in memory.
+    product = pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, 3, m), pa.int8()), pa.array(PRODUCTS))
+    items = pa.table({"id": ids.take(pa.array(owner)), "product": product.cast(pa.string()),
                       "assigned": assigned, "completed": completed,
                       "failed_reviews": rng.integers(0, 3, m), "delays": rng.integers(0, 3, m)})
     return persons, items

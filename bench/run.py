@@ -19,7 +19,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -201,19 +201,48 @@ def run_simple(people: int, sample: int, rows: list[tuple[str, float, str]]) -> 
     return rate
 
 
+def run_simple_scaling(sizes: list[int]) -> list[tuple[int, float, float]]:
+    """The simple rule from decimal Arrow columns at several sizes, against hand-written numpy
+    on the same values (the two alternate, best of several, as in :func:`run_simple`)."""
+    rules = kpi_rules.load(ROOT / "bench" / "simple.kpi")
+    curve = []
+    for n in sizes:
+        table, _ = simple_tables(n, seed=n)
+        g, a, b, c = simple_columns(n, seed=n)
+        rounds, repeat = (3, 2) if n >= 1_000_000 else (6, 3)
+        t_col = t_num = float("inf")
+        outcome: Any = None
+        for _ in range(rounds):
+            t, outcome = best_of(lambda: evaluate_batch(rules, table), repeat)
+            t_col = min(t_col, t)
+            t, (_, lev) = best_of(lambda: numpy_int(g, a, b, c), repeat)
+            t_num = min(t_num, t)
+        assert outcome.columnar_rows == n
+        assert [LEVELS.index(x) for x in outcome.levels()] == lev.tolist()
+        curve.append((n, t_col, t_num))
+        del outcome, table
+    return curve
+
+
 # --------------------------------------------------------------------------- nd335 individual
+
+
+def individual_curve(sizes: list[int], items_per_person: int) -> Iterator[tuple[int, int, float, float]]:
+    """The columnar batch of individual.kpi at each size: (people, items, seconds, people/s)."""
+    rules = kpi_rules.load(ROOT / "criteria" / "nd335" / "individual.kpi")
+    for n in sizes:
+        persons, items = individual_tables(n, items_per_person, seed=n)
+        t, outcome = best_of(lambda: evaluate_batch(rules, persons, items=items, chunk_size=2_000_000),
+                             1 if n > 100_000 else 2)
+        assert outcome.columnar_rows + outcome.fallback_rows + len(outcome.rejected_ids) >= n
+        yield n, items.num_rows, t, n / t
+        del outcome, persons, items
 
 
 def run_individual(sizes: list[int], items_per_person: int, explain_sample: int,
                    rows: list[tuple[str, float, str]]) -> list[tuple[int, int, float, float]]:
     rules = kpi_rules.load(ROOT / "criteria" / "nd335" / "individual.kpi")
-    curve = []
-    for n in sizes:
-        persons, items = individual_tables(n, items_per_person, seed=n)
-        t, outcome = best_of(lambda: evaluate_batch(rules, persons, items=items, chunk_size=2_000_000),
-                             1 if n > 100_000 else 2)
-        curve.append((n, items.num_rows, t, n / t))
-        assert outcome.columnar_rows + outcome.fallback_rows + len(outcome.rejected_ids) >= n
+    curve = list(individual_curve(sizes, items_per_person))
     # explanations vs plain on a sample of dict records
     persons, items = individual_tables(explain_sample, items_per_person, seed=7)
     t_plain, plain = best_of(lambda: evaluate_batch(rules, persons, items=items), 1)
@@ -264,19 +293,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=20_000, help="records for the slow contenders")
-    parser.add_argument("--scaling", default="10000,30000,100000,300000")
+    parser.add_argument("--scaling", default="10000,30000,100000,300000",
+                        help="people for the individual.kpi curve")
+    parser.add_argument("--simple-scaling", default="10000,100000,1000000", help="people for the simple-rule curve")
     parser.add_argument("--items-per-person", type=int, default=20)
     parser.add_argument("--explain-sample", type=int, default=2000)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only-curve", action="store_true",
+                        help="only the individual.kpi curve of --scaling, printed (to compare allocator settings)")
     args = parser.parse_args()
+    if args.only_curve:
+        print("| people | task items | seconds | s per 100k people |\n|---:|---:|---:|---:|")
+        for n, m, t, _ in individual_curve([int(x) for x in args.scaling.split(",") if x], args.items_per_person):
+            print(f"| {n:,} | {m:,} | {t:,.2f} | {t / n * 100_000:,.2f} |", flush=True)
+        return
     command = "python bench/run.py " + " ".join(sys.argv[1:])
     rows: list[tuple[str, float, str]] = []
     rate = run_simple(args.people, min(args.sample, args.people), rows)
+    simple_curve = run_simple_scaling([int(x) for x in args.simple_scaling.split(",") if x])
     ind_rows: list[tuple[str, float, str]] = []
     curve = run_individual([int(x) for x in args.scaling.split(",") if x], args.items_per_person,
                            args.explain_sample, ind_rows)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    text = render(command, rows, ind_rows, rate, curve, peak_mb, args)
+    text = render(command, rows, ind_rows, rate, curve, peak_mb, args, simple_curve)
     print(text)
     if args.out:
         args.out.write_text(_merge(args.out, text), encoding="utf-8")
@@ -297,7 +336,7 @@ def _merge(path: Path, generated: str) -> str:
 
 def render(command: str, rows: list[tuple[str, float, str]], ind_rows: list[tuple[str, float, str]],
            rate: dict[str, float], curve: list[tuple[int, int, float, float]], peak_mb: float,
-           args: argparse.Namespace) -> str:
+           args: argparse.Namespace, simple_curve: list[tuple[int, float, float]]) -> str:
     numpy_rate, py_rate = rate["numpy"], rate["python"]
     out = [f"Command: `{command}`  ", f"Machine: {machine()}  ",
            f"Date: {time.strftime('%Y-%m-%d %H:%M')}; peak resident memory of the run: {peak_mb:,.0f} MB", "",
@@ -322,6 +361,12 @@ def render(command: str, rows: list[tuple[str, float, str]], ind_rows: list[tupl
     target("one record through `RuleSet.evaluate` / plain Python on scaled ints",
            rate["python_int"] / rate["fast"], 5)
     out.append(f"| closure fast path vs tree-walker (single record) | {rate['fast'] / rate['walker']:,.2f}× faster | — |")
+    out += ["", "Scaling of the simple rule (decimal Arrow columns, results kept as columns; best of several, "
+            "alternating with the hand-written numpy code on the same values):", "",
+            "| people | columnar seconds | numpy seconds | columnar / numpy | columnar ms per 100k people |",
+            "|---:|---:|---:|---:|---:|"]
+    for n, t_col, t_num in simple_curve:
+        out.append(f"| {n:,} | {t_col:.4f} | {t_num:.4f} | {t_col / t_num:.2f}× | {t_col / n * 1e8:.2f} |")
     out += ["", f"### criteria/nd335/individual.kpi, {args.items_per_person} task items per person", "",
             "| contender | records/s | numbers |", "|---|---:|---|"]
     for name, r, kind in ind_rows:

@@ -199,6 +199,32 @@ def test_arrow_pandas_polars_give_the_same_outcome() -> None:
     _check(evaluate_batch(RULES, pl.DataFrame(persons), items=pl.DataFrame(items)), expected)
 
 
+def test_items_in_memory_find_their_owners_like_the_files() -> None:
+    """Item owners of in-memory tables are found with a vectorised lookup: orphans, integer
+    ids and a duplicate person id must come out as record by record (and as files do)."""
+    pa = pytest.importorskip("pyarrow")
+    records = _table_records()
+    expected = _expected_for_tables(records)
+    persons, items = _frames(records)
+    ghost = {"id": "ghost", "product": "DA", "assigned": 1.0, "completed": 1.0, "failed_reviews": 0.0, "delays": 0.0}
+    got = evaluate_batch(RULES, pa.Table.from_pylist(persons), items=pa.Table.from_pylist(items + [ghost]))
+    _check(got, expected, ("ghost",))
+    assert [d.code for d in got.rejected][-1] == "KR509"
+    # Integer ids (items name their owner by number), and the first of two persons with one id
+    # owning the items, as for record dicts.
+    number = {r["id"]: 100 + i for i, r in enumerate(records)}
+    int_records = [dict(r, id=number[r["id"]]) for r in records] + [dict(records[0], id=number[records[0]["id"]])]
+    int_persons, int_items = _frames(int_records)
+    int_items = int_items[: len(items)]  # the duplicate's items are the first one's
+    expected_int = RULES.evaluate_many([dict(r, inputs=dict(r["inputs"], tasks=r["inputs"].get("tasks", [])))
+                                        if k < len(records) else dict(r, inputs={**r["inputs"], "tasks": []})
+                                        for k, r in enumerate(int_records)])
+    got_int = evaluate_batch(RULES, pa.Table.from_pylist(int_persons), items=pa.Table.from_pylist(int_items))
+    assert got_int.results == expected_int.results
+    assert got_int.rejected_ids == expected_int.rejected_ids
+    assert "KR508" in {d.code for d in got_int.rejected}
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_files_read_whole_or_in_chunks_give_the_same_outcome(tmp_path: Path, suffix: str) -> None:
     pa = pytest.importorskip("pyarrow")

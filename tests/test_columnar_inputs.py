@@ -320,3 +320,115 @@ def test_sliced_and_chunked_decimal_tables_read_their_own_rows() -> None:
     expected = _same(SIMPLE, chunked, records)
     assert 0 < len(expected.rejected_ids) < len(records)
     _same(SIMPLE, table.slice(37, 101), records[37:138])  # buffers read from the slice's offset
+
+
+# --------------------------------------------------------------------------- duplicate ids: cheap proofs first
+
+
+def _id_table(ids: Any) -> tuple[Any, list[Any]]:
+    n = len(ids)
+    table = pa.table({"id": ids, "general": [i % 31 for i in range(n)], "a": [i * 7 % 101 for i in range(n)],
+                      "b": [i * 3 % 101 for i in range(n)], "penalty": [i % 41 - 20 for i in range(n)]})
+    values = ids.to_pylist()
+    records = [{"id": rid, "inputs": {"general": i % 31, "a": i * 7 % 101, "b": i * 3 % 101, "penalty": i % 41 - 20}}
+               for i, rid in enumerate(values)]
+    return table, records
+
+
+@pytest.mark.parametrize("ids, unique", [
+    (["cc-001", "cc-002", "cc-010"], True),  # increasing by bytes
+    (["p8", "p9", "p10", "p11", "p100"], True),  # increasing by length, then bytes
+    (["p8", "p9", "p9", "p10"], False),  # sorted, a duplicate neighbour
+    (["p10", "p9", "p10"], False),  # unsorted, duplicates apart
+    (["b", "a", "c"], True),  # unsorted, all different: the hash count decides
+    (["p2", "p10", "p1"], True),  # neither order
+    (["a", None, "b", None], True),  # nulls are not ids (rejected on their own)
+    (["a", None, "a"], False),
+])
+def test_text_ids_fast_proofs_find_every_duplicate(ids: list[str | None], unique: bool) -> None:
+    from kpi_rules.batch_sources import arrow_ids_unique
+
+    for typ in (pa.string(), pa.large_string()):
+        array = pa.array(ids, typ)
+        assert arrow_ids_unique(array) is unique
+        assert arrow_ids_unique(pa.array(["x"] + ids, typ).slice(1)) is unique  # read from the slice's offset
+        table, records = _id_table(array)
+        expected = _same(SIMPLE, table, records)
+        assert ("KR508" in {d.code for d in expected.rejected}) is (not unique)
+
+
+@pytest.mark.parametrize("ids, unique", [
+    ([1, 2, 5, 9], True),  # increasing
+    ([1, 2, 2, 9], False),  # sorted, a duplicate neighbour
+    ([9, 1, 5, 2], True),  # unsorted, a narrow range: the bitmap decides
+    ([9, 1, 5, 9], False),
+    ([10**15, 1, -10**15], True),  # a wide range: the hash count decides
+    ([10**15, 1, 10**15], False),
+    ([-3, 7, -3], False),
+    ([-100, 100, 3], True),  # int8: differences beyond its range
+    ([100, -100, 100], False),
+    ([2**64 - 1, 2**64 - 3, 2**64 - 2], True),  # uint64 near its top: the bitmap, exactly
+    ([2**64 - 1, 2**64 - 3, 2**64 - 1], False),
+])
+def test_integer_ids_fast_proofs_find_every_duplicate(ids: list[int], unique: bool) -> None:
+    from kpi_rules.batch_sources import arrow_ids_unique
+
+    small = max(map(abs, ids)) < 2**7
+    types = (pa.uint64(),) if max(ids) >= 2**63 else (pa.int64(), pa.int32(), pa.int8()) if small \
+        else (pa.int64(), pa.uint64()) if min(ids) >= 0 else (pa.int64(),)
+    for typ in types:
+        array = pa.array(ids, typ)
+        assert arrow_ids_unique(array) is unique
+        table, records = _id_table(array)
+        expected = _same(SIMPLE, table, records)
+        assert ("KR508" in {d.code for d in expected.rejected}) is (not unique)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.integers(0, 30), max_size=12), sort=st.booleans(), text=st.booleans())
+def test_id_proofs_equal_a_set(ids: list[int], sort: bool, text: bool) -> None:
+    from kpi_rules.batch_sources import arrow_ids_unique, ids_in_order
+
+    if sort:
+        ids = sorted(ids)
+    array = pa.array([f"p{i}" for i in ids], pa.string()) if text else pa.array(ids, pa.int64())
+    assert arrow_ids_unique(array) is (len(set(ids)) == len(ids))
+    if len(ids) > 1 and ids_in_order(array):
+        assert len(set(ids)) == len(ids)
+    if sort and len(set(ids)) == len(ids) and len(ids) > 1:
+        assert ids_in_order(array)  # p9 < p10 by length first
+
+
+@settings(max_examples=200)
+@given(ns=st.lists(st.integers(-2**63, 2**63 - 1), max_size=8), lo=st.sampled_from([0, None, -5, 3]),
+       hi=st.one_of(st.none(), st.integers(-10, 2**63 - 1)), strided=st.booleans())
+def test_range_check_equals_plain_comparisons(ns: list[int], lo: int | None, hi: int | None, strided: bool) -> None:
+    from kpi_rules.columns_in import _inside
+
+    n = np.array(ns, dtype=np.int64)
+    if strided:  # as decimal128 low words are read: every other int64
+        n = np.repeat(n, 2)[::2]
+    if not ns:
+        return
+    assert _inside(n, lo, hi) is all((lo is None or x >= lo) and (hi is None or x <= hi) for x in ns)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.text(alphabet="ab9ờ", max_size=19), max_size=12),
+       order=st.sampled_from(["natural", "bytes", "as is"]), large=st.booleans(), skip=st.integers(0, 2))
+def test_text_order_proof_equals_python_comparisons(texts: list[str], order: str, large: bool, skip: int) -> None:
+    from kpi_rules.batch_sources import ids_in_order
+
+    def natural(t: str) -> tuple[int, bytes]:
+        return len(t.encode()), t.encode()
+
+    if order == "natural":
+        texts = sorted(texts, key=natural)
+    elif order == "bytes":
+        texts = sorted(texts, key=str.encode)
+    array = pa.array(["zz"] * skip + texts, pa.large_string() if large else pa.string()).slice(skip)
+    if len(texts) < 2:
+        return
+    pairs = list(zip(texts, texts[1:]))
+    expected = all(natural(a) < natural(b) for a, b in pairs) or all(a.encode() < b.encode() for a, b in pairs)
+    assert ids_in_order(array) is expected

@@ -61,12 +61,14 @@ from kpi_rules.batch_sources import (
     persons_from_dicts,
     read_table,
     single_chunk,
+    text_or_integer,
     to_arrow,
 )
 from kpi_rules.columns_in import MISSING, Converter
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.evaluator import EvaluationError, evaluate_record
-from kpi_rules.explain_plan import explanation_lines, explanation_model
+from kpi_rules.explain_columns import NotColumnar, column_lines, column_lines_bytes
+from kpi_rules.explain_plan import explanation_json, explanation_lines, explanation_model, skeleton_for
 from kpi_rules.models import Explanation
 from kpi_rules.plan import Plan, per_plan
 from kpi_rules.records import coerce_record
@@ -80,6 +82,8 @@ _Conv = Converter  # the name the tests know
 _RECORD_KEYS = frozenset(("id", "name", "period", "on", "inputs", "override"))
 #: Default number of records (dicts) or task items (files) handled at once.
 DEFAULT_CHUNK = 200_000
+#: Rows whose explanation lines are filled from the columns at once (bounds the memory they take).
+EXPLAIN_WINDOW = 4096
 
 
 #: The columnar program of a plan, compiled once per plan object.
@@ -203,7 +207,51 @@ class BatchResult:
         each record again for every input it tries, far more work than the rest."""
         if not self.explain:
             raise ValueError("evaluate the batch with explain=True to get explanations")
-        return explanation_lines(self._explained(lists=advice), self.plan, self.lang, advice=advice)
+        if advice:
+            return explanation_lines(self._explained(lists=True), self.plan, self.lang, advice=True)
+        return self._column_lines()
+
+    def explanation_bytes(self) -> Iterator[bytes]:
+        """:meth:`explanation_lines` (without the advice) UTF-8 encoded, for writing to a file:
+        columnar rows are joined as bytes, which is cheaper than joining texts."""
+        if not self.explain:
+            raise ValueError("evaluate the batch with explain=True to get explanations")
+        return self._column_lines(binary=True)
+
+    def _column_lines(self, window: int = EXPLAIN_WINDOW, binary: bool = False) -> Iterator[Any]:
+        """The lines without the advice: columnar rows filled column by column
+        (:mod:`kpi_rules.explain_columns`), ``window`` rows of the outcome at a time; the other
+        rows (and columnar rows the columns cannot fill) one by one."""
+        plan, lang, order = self.plan, self.lang, self._order
+        skel = skeleton_for(plan, lang)
+        fill = column_lines_bytes if binary else column_lines
+
+        def one(result: Result, record: SubjectRecord | None) -> Any:
+            line = explanation_json(result, plan, lang, record=record, advice=False) + "\n"
+            return line.encode() if binary else line
+
+        for start in range(0, len(order), window):
+            part = order[start:start + window]
+            rows_of: dict[int, list[int]] = {}
+            for chunk_index, item in part:
+                if chunk_index >= 0:
+                    rows_of.setdefault(chunk_index, []).append(item)
+            filled: dict[int, Iterator[Any]] = {}
+            for chunk_index, rows in rows_of.items():
+                c = self._chunks[chunk_index]
+                lines: list[Any]
+                try:
+                    lines = fill(skel, c.run, c.columns.scalars, c.ids, c.names, c.periods,
+                                 np.asarray(rows, dtype=np.int64))
+                except NotColumnar:
+                    lines = [one(c.run.result(i, c.ids[i], c.names[i], c.periods[i]), _record_of(c, i, lists=False))
+                             for i in rows]
+                filled[chunk_index] = iter(lines)
+            for position, (chunk_index, item) in enumerate(part, start):
+                if chunk_index >= 0:
+                    yield next(filled[chunk_index])
+                else:
+                    yield one(item, self._records.get(position))
 
     def _explained(self, *, lists: bool = True) -> Iterator[tuple[Result, SubjectRecord | None]]:
         """Each result with the record it was rated from (what explanations read). A columnar
@@ -393,7 +441,6 @@ class _Driver:
         self.chunks: list[_Chunk] = []
         self.extra_rejected: list[tuple[Diagnostic, str]] = []
         self.orphans: set[str] = set()
-        self._lookup: tuple[Mapping[str, int], Any, np.ndarray[Any, Any]] | None = None
 
     def _one_by_one(self, size: int, raw_of: Callable[[int], Any]) -> None:
         self.parts.append(_Part(-1, size, raw_of))
@@ -451,11 +498,14 @@ class _Driver:
             return
         for list_name, src in item_sources.items():
             table = read_table(Path(src)) if isinstance(src, (str, Path)) else to_arrow(src)
-            owner = self._owners(table.column("id").to_pylist(), row_of, list_name)
+            item_ids = single_chunk(table.column("id"))
+            owner = self._owners_arrow(item_ids, row_of, list_name) if text_or_integer(item_ids) \
+                else self._owners(item_ids.to_pylist(), row_of, list_name)
             keep = owner >= 0
-            tables[list_name] = Table(int(keep.sum()), {n: table.column(n).filter(_pa_mask(keep))
-                                                         for n in table.column_names if n != "id"})
-            owners[list_name] = owner[keep]
+            every = bool(keep.all())  # then no copy of the item columns
+            tables[list_name] = Table(int(keep.sum()), {n: table.column(n) if every else table.column(n).filter(
+                _pa_mask(keep)) for n in table.column_names if n != "id"})
+            owners[list_name] = owner if every else owner[keep]
         self._columnar(persons, slow, tables, owners, raw_of, None)
 
     def _owners_arrow(self, ids: Any, row_of: Mapping[str, int], list_name: str) -> np.ndarray[Any, Any]:
@@ -464,13 +514,15 @@ class _Driver:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if self._lookup is None or self._lookup[0] is not row_of:
-            self._lookup = (row_of, pa.array(list(row_of), pa.string()),
-                            np.fromiter(row_of.values(), np.int64, len(row_of)))
-        _, keys, rows = self._lookup
-        found = pc.index_in(pc.cast(ids, pa.string()), value_set=keys)
-        index = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        owner = np.where(index >= 0, rows[np.maximum(index, 0)], -1) if len(rows) else np.full(len(index), -1)
+        # Matched once per distinct id of the chunk with the dict (a hash set of every record id
+        # built per chunk would cost people x chunks).
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        encoded = ids if pa.types.is_dictionary(ids.type) else pc.dictionary_encode(ids)
+        values = pc.cast(encoded.dictionary, pa.string()).to_pylist()
+        distinct = np.fromiter((row_of.get(v, -1) if v is not None else -1 for v in values), np.int64, len(values))
+        codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        owner = np.where(codes >= 0, distinct[np.maximum(codes, 0)], -1) if len(distinct) else np.full(len(codes), -1)
         if (owner < 0).any():
             return self._owners(pc.cast(ids, pa.string()).to_pylist(), row_of, list_name)
         return owner

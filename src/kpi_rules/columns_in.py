@@ -114,8 +114,9 @@ class Converter:
         if lo is not None and hi is not None and hi < lo:
             self.slow[:] = True
             return Num(np.zeros(self.size, dtype=np.int64), 1)
-        if n.size == 0 or ((lo is None or int(n.min()) >= lo) and (hi is None or int(n.max()) <= hi)):
-            outside = np.zeros(self.size, dtype=np.bool_)  # two reductions: cheaper than a mask
+        outside: np.ndarray[Any, np.dtype[np.bool_]] | None
+        if n.size == 0 or _inside(n, lo, hi):
+            outside = None
         elif lo is not None and hi is not None and abs(lo) <= LIMIT and abs(hi) <= LIMIT:
             # One unsigned comparison: (n - lo) mod 2**64 <= hi - lo exactly when lo <= n <= hi.
             # An int64 n below lo would need n <= hi - 2**64 < -2**63 to wrap into the range
@@ -128,7 +129,7 @@ class Converter:
                 outside |= n < lo if lo <= _INT64_MAX else True
             if hi is not None and hi < _INT64_MAX:
                 outside |= n > hi if hi >= _INT64_MIN else True
-        if outside.any():
+        if outside is not None and outside.any():
             self.slow |= outside
             n = np.where(outside, lo if lo is not None else (hi if hi is not None else 0), n)
         if lo is not None and hi is not None and abs(lo) <= LIMIT and abs(hi) <= LIMIT:
@@ -259,11 +260,24 @@ def _scaled(f: np.ndarray[Any, Any], k: int) -> tuple[np.ndarray[Any, Any], np.n
     with np.errstate(over="ignore", invalid="ignore"):
         m = f * scale
         np.rint(m, out=m)
-        ok = np.abs(m) < 2.0**50  # False for NaN and infinities
-        ok &= (m / scale) == f
+        spare = np.abs(m)  # one float temporary, reused (they are large for item columns)
+        ok = spare < 2.0**50  # False for NaN and infinities
+        ok &= np.divide(m, scale, out=spare) == f
     if not ok.all():
         m[~ok] = 0.0
     return m.astype(np.int64), ok
+
+
+def _inside(n: np.ndarray[Any, Any], lo: int | None, hi: int | None) -> bool:
+    """Whether every value of the int64 column ``n`` lies in ``[lo, hi]`` (None: no bound).
+
+    With ``lo == 0`` (most declared ranges start at 0) one reduction decides: read as
+    unsigned, a negative int64 is at least ``2**63``, so ``max(n as uint64) <= hi`` holds
+    exactly when ``0 <= n <= hi``. Otherwise a min and a max.
+    """
+    if lo == 0 and hi is not None and 0 <= hi <= _INT64_MAX and n.dtype == np.int64:
+        return int(n.view(np.uint64).max()) <= hi
+    return (lo is None or int(n.min()) >= lo) and (hi is None or int(n.max()) <= hi)
 
 
 def _cmp_lt(a: Num, b: Num) -> np.ndarray[Any, np.dtype[np.bool_]]:
