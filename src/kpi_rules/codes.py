@@ -94,6 +94,11 @@ CODES: dict[str, CodeInfo] = _registry(
     # KR6xx: command line and files
     ("KR601", "cannot read file"),
     ("KR602", "unknown file type"),
+    # KR620-KR629: the form fields of a record (remarks and hand-given scores, docs/reports.md)
+    ("KR620", "invalid remarks"),
+    ("KR621", "invalid hand-given scores"),
+    ("KR622", "score for an unknown criterion"),
+    ("KR623", "hand-given score out of range"),
     # KR7xx: province data and bundles
     ("KR701", "invalid province file"),
     ("KR702", "duplicate id in province data"),
@@ -112,6 +117,16 @@ CODES: dict[str, CodeInfo] = _registry(
     ("KR715", "cycle between subjects"),
     ("KR716", "invalid bundle setting"),
     ("KR717", "related subject rejected"),
+    # KR72x: runs on a Dask cluster (kpi_rules.distributed)
+    ("KR720", "dask is not installed"),
+    ("KR721", "rule files differ from the loaded ones"),
+    ("KR722", "unreadable distributed input"),
+    # KR73x: the columnar province form (kpi_rules.province_tables)
+    ("KR730", "unreadable province table"),
+    ("KR731", "missing column in a province table"),
+    ("KR732", "province table row without an id"),
+    ("KR733", "task items without a record"),
+    ("KR734", "invalid province manifest"),
     # KR8xx: product catalogues
     ("KR801", "invalid catalogue file"),
     ("KR802", "missing catalogue field"),

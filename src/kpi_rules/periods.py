@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -125,7 +126,17 @@ def parse_period(label: str, span: Span | None = None, where: str | None = None)
         >>> parse_period("2026-H2").label, parse_period("2026").kind
         ('2026-H2', 'year')
     """
-    match = _LABEL.fullmatch(label.strip()) if isinstance(label, str) else None
+    found = _period_of(label) if isinstance(label, str) else None
+    if found is not None:
+        return found
+    raise DiagnosticError([Diagnostic("KR321", f"`{label}` is not a period label", span, hint=_HINT, where=where)])
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_of(label: str) -> Period | None:
+    """The period a label names, or None (cached: a province combines the same few labels for
+    every subject)."""
+    match = _LABEL.fullmatch(label.strip())
     if match is not None:
         year = int(match.group(1))
         month, quarter, half = match.group(2), match.group(3), match.group(4)
@@ -137,9 +148,10 @@ def parse_period(label: str, span: Span | None = None, where: str | None = None)
             return Period(year, 6 * int(half) - 5, 6 * int(half))
         if month is None and quarter is None and half is None:
             return Period(year, 1, 12)
-    raise DiagnosticError([Diagnostic("KR321", f"`{label}` is not a period label", span, hint=_HINT, where=where)])
+    return None
 
 
+@functools.lru_cache(maxsize=1024)
 def periods_in(span: Period | str, kind: str) -> tuple[Period, ...]:
     """The periods of ``kind`` (``month``, ``quarter``, ``half``, ``year``) inside ``span``, in order.
 
