@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from json.encoder import encode_basestring
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import TypeAdapter
 
@@ -170,7 +170,8 @@ class ExplanationSkeleton:
                  "decision", "insufficient", "periods", "provenance", "related", "next_level", "change"}
         self.fields = tuple(Explanation.model_fields)
         self.defaults = {
-            name: TypeAdapter(info.annotation).dump_json(info.get_default(call_default_factory=True)).decode()
+            name: TypeAdapter(cast(Any, info.annotation)).dump_json(
+                info.get_default(call_default_factory=True)).decode()
             for name, info in Explanation.model_fields.items() if name not in known
         }
         self._provenance: tuple[object, str] | None = None
