@@ -99,6 +99,14 @@ def test_the_example_province_through_the_columnar_batches(tmp_path: Path) -> No
     reference, run = _both(load_bundle(ND335), _columnar_example(), tmp_path, chunk_size=997)
     _assert_same(reference, run)
     assert run.columnar_rows > 600  # the staff
+    # Units (organisation.kpi has level conditions) go through the columnar batches too, with
+    # every level's conditions in their decisions, as the record path gives them.
+    units = [k for k in run.outcome.results.lazy if run.outcome.province.role_of(k[0]) == "unit"]  # type: ignore[attr-defined]
+    assert len(units) > 100
+    for key in units:
+        decision, expected = run.outcome.results[key].decision, reference.results[key].decision
+        assert decision is not None and expected is not None
+        assert len(decision.all_conditions) == 7 and decision.all_conditions == expected.all_conditions
     assert run.outcome.quota_reports
     demoted = [k for k, d in _cohort_decisions(run.outcome).items() if d is not None and getattr(d, "demoted")]
     assert demoted, "the quota demotes someone in this province"
@@ -126,6 +134,59 @@ def test_the_chunk_size_does_not_change_anything(tmp_path: Path) -> None:
     one = evaluate_province_tables(bundle, tables, chunk_size=1 << 20).outcome
     other = evaluate_province_tables(bundle, tables, chunk_size=13).outcome
     assert dict(one.results) == dict(other.results) and dict(one.years) == dict(other.years)
+
+
+# --------------------------------------------------------------------------- level conditions, columnar
+
+
+_LEVELS = ("excellent", "good", "complete", "not_complete")
+
+
+@st.composite
+def unit_records(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Unit records of organisation.kpi (levels with conditions, disqualifiers, `highest_met`),
+    their children as rated related results, some with no task assigned (insufficient data)."""
+    points = st.sampled_from([Decimal(x) / 4 for x in range(0, 31)])
+    out: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(1, 12))):
+        assigned = draw(st.integers(0, 12))
+        done = draw(st.integers(0, assigned))
+        inputs: dict[str, Any] = {
+            "general_compliance": draw(points), "general_discipline": draw(points),
+            "general_head": draw(points), "general_culture": draw(points),
+            "tasks_assigned": assigned, "tasks_done": done, "tasks_late": draw(st.integers(0, done)),
+            "tasks_below_quality": draw(st.integers(0, done)), "tasks_exceeded": draw(st.integers(0, done)),
+            "shortcomings_remedied": draw(st.booleans()), "personnel_violation": draw(st.integers(0, 5)) == 0,
+            "children": [{"total": draw(st.integers(0, 100)), "level": draw(st.sampled_from(_LEVELS)), "rated": True}
+                         for _ in range(draw(st.integers(0, 3)))],
+        }
+        out.append({"id": f"u{i}", "period": "2026-Q1", "inputs": inputs})
+    return out
+
+
+_ORGANISATION = load_bundle(ND335).rules_for("unit")
+
+
+@settings(max_examples=40, deadline=None)
+@given(records=unit_records(), chunk=st.integers(min_value=1, max_value=5))
+def test_level_conditions_of_a_columnar_batch_equal_record_by_record(records: list[dict[str, Any]], chunk: int) -> None:
+    """``LevelDecision.all_conditions`` (what combining periods reads) from the columns equals the
+    record path's: conditions the decision evaluated, and those of the other levels."""
+    from kpi_rules.engine import RuleSet
+    from kpi_rules.relation_plan import relation_plan
+
+    assert _ORGANISATION is not None
+    derived = relation_plan(_ORGANISATION.plan)
+    assert derived is not None, "organisation.kpi is rated in columnar batches"
+    rules = RuleSet(derived, _ORGANISATION.catalogue)
+    expected = rules.evaluate_many(records)
+    got = rules.evaluate_batch(records, chunk_size=chunk)
+    assert got.results == expected.results
+    assert got.decisions() == [r.decision for r in expected.results]
+    assert got.rejected_ids == expected.rejected_ids
+    for result in expected.results:
+        if result.decision is not None:
+            assert len(result.decision.all_conditions) == 7
 
 
 # --------------------------------------------------------------------------- generated provinces
@@ -192,7 +253,8 @@ def provinces(draw: st.DrawFn) -> dict[str, Any]:
                 "general_compliance": draw(points) * 3 / 2, "general_discipline": Decimal(7),
                 "general_head": Decimal(6), "general_culture": Decimal("7.5"),
                 "tasks_assigned": assigned, "tasks_done": draw(st.integers(0, assigned)),
-                "tasks_exceeded": draw(st.integers(0, 5))}})
+                "tasks_exceeded": draw(st.integers(0, 5)), "tasks_late": draw(st.integers(0, 2)),
+                "shortcomings_remedied": draw(st.integers(0, 5)) > 0}})
     return {"province": {"id": "gen", "name": "Generated"}, "units": units, "people": people, "records": records}
 
 
@@ -365,3 +427,27 @@ def test_the_command_line_reads_a_directory_of_tables(tmp_path: Path, capsys: py
     assert main(["explain", str(ND335), str(SMALL), "--subject", "p03", "--period", "2026-Q1",
                  "--format", "json", "--quiet"]) == 0
     assert from_tables_one == json.loads(capsys.readouterr().out)
+
+
+def test_the_collector_is_paused_during_a_run_and_restored_after_it() -> None:
+    import gc
+
+    from kpi_rules.province_tables import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "a nested pause does not turn the collector back on"
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("a failing run")
+    assert gc.isenabled(), "restored when the run fails"
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled(), "left off when it was off"
+    finally:
+        gc.enable()

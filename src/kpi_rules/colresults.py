@@ -42,6 +42,8 @@ class _Rating:
     fired: list[BoolArr]
     evaluated: list[BoolArr]
     conditions: list[list[BoolArr]]
+    #: Every condition of every level on every row (``LevelDecision.all_conditions``).
+    every: list[list[BoolArr]]
 
 
 _REASONS: tuple[DecisionReason, ...] = ("band", "fallthrough", "disqualified")
@@ -160,8 +162,14 @@ class ColumnarRun:
                 conditions.extend(ConditionResult(lv.name, c.name, bool(r.conditions[j][k][i]))
                                   for k, c in enumerate(lv.conditions))
         passed = tuple(names[band:level]) if reason == "fallthrough" else ()
+        every = py.get("every")
+        if every is None:
+            every = py["every"] = [[m.tolist() for m in mets] for mets in r.every]
+        all_conditions = tuple(ConditionResult(lv.name, c.name, bool(every[j][k][i]))
+                               for j, lv in enumerate(rating.levels) for k, c in enumerate(lv.conditions))
         return LevelDecision(band_level=names[band], level=names[level], reason=reason,
-                             conditions=tuple(conditions), disqualifiers=disqualifiers, passed_over=passed)
+                             conditions=tuple(conditions), disqualifiers=disqualifiers, passed_over=passed,
+                             all_conditions=all_conditions)
 
     def traced(self, node_id: int) -> tuple[CValue, BoolArr | None] | None:
         """The traced column of a node and the mask of the rows it holds for (None: all rows),

@@ -689,7 +689,7 @@ class _Eval:
             # Nothing but the score decides: the level is the band.
             none = np.zeros(size, dtype=np.bool_)
             return _Rating([lv.name for lv in levels], band, band, np.zeros(size, dtype=np.int8), [],
-                           [none] * len(levels), [[] for _ in levels])
+                           [none] * len(levels), [[] for _ in levels], [[] for _ in levels])
         names = [lv.name for lv in levels]
         forced = np.full(size, -1, dtype=np.int64)
         fired_cols: list[BoolArr] = []
@@ -721,7 +721,27 @@ class _Eval:
         chosen = np.maximum(chosen, band)
         final = np.where(free, chosen, forced)
         reason = np.where(~free, 2, np.where(at_band, 0, 1))  # 0 band, 1 fallthrough, 2 disqualified
-        return _Rating(names, band, final, reason, fired_cols, evaluated, conditions)
+        every = self._every_condition(levels, evaluated, conditions)
+        return _Rating(names, band, final, reason, fired_cols, evaluated, conditions, every)
+
+    def _every_condition(self, levels: Sequence[nodes.Level], evaluated: list[BoolArr],
+                         conditions: list[list[BoolArr]]) -> list[list[BoolArr]]:
+        """Every condition of every level on every row (``LevelDecision.all_conditions``): the
+        decision's masks where it evaluated them, evaluated here (untraced) on the other rows. A
+        row where that cannot be done is marked bad (the record path then counts it as not met)."""
+        trace, self.trace = self.trace, None
+        try:
+            out: list[list[BoolArr]] = []
+            for level, active, mets in zip(levels, evaluated, conditions):
+                rest = ~active
+                if not level.conditions or not rest.any():
+                    out.append(mets)
+                    continue
+                out.append([np.where(active, met, self.boolean(self.ev(c.expr, rest)) & rest)
+                            for c, met in zip(level.conditions, mets)])
+            return out
+        finally:
+            self.trace = trace
 
 
 def _band_table(levels: Sequence[nodes.Level], d: int) -> tuple[list[int], list[int]]:

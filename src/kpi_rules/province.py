@@ -314,6 +314,15 @@ def combine_and_rank(
     years: dict[tuple[str, str], Result] = {}
     if combine is None:
         stages["periods"] = "skipped: kpi_rules.periods is not available"
+    # Every result grouped by role, subject and year in one pass (the role of each subject looked
+    # up once), in the order of ``results``.
+    by_role: dict[str | None, dict[tuple[str, str], list[Result]]] = {}
+    roles_of: dict[str, str | None] = {}
+    for (subject, period), result in results.items():
+        role_here = roles_of.get(subject, "")
+        if role_here == "":
+            role_here = roles_of[subject] = data.role_of(subject)
+        by_role.setdefault(role_here, {}).setdefault((subject, period[:4]), []).append(result)
     for role, rr in bundle.roles.items():
         plan = rr.rules.plan
         if combine is None:
@@ -321,10 +330,7 @@ def combine_and_rank(
         if not _declares(plan, "periods"):
             stages.setdefault("periods", f"skipped for {role}: {rr.rules.id} declares no periods block")
             continue
-        grouped: dict[tuple[str, str], list[Result]] = {}
-        for (subject, period), result in results.items():
-            if data.role_of(subject) == role:
-                grouped.setdefault((subject, period[:4]), []).append(result)
+        grouped = by_role.get(role, {})
         for (subject, year), period_results in sorted(grouped.items()):
             years[(subject, year)] = combine(plan, subject, year, tuple(period_results))
         stages["periods"] = "ran"

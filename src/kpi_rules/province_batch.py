@@ -11,15 +11,20 @@ period results, year results, quota decisions, rejections and notes), organised 
    :func:`kpi_rules.batch.evaluate_batch`, one columnar batch per role and period, the items of
    the group streamed from its file. Results stay columns (``totals()``, ``levels()``) until
    asked for.
-3. **Roles that read relations** (deputies, heads, units) are rated record by record in
-   dependency order, period by period, exactly as ``evaluate_province`` does: the relation
-   values (:class:`~kpi_rules.results.RelatedResult`) of batch-rated subjects come from the
-   batch columns (id, total, level, rated). A rule set that reads another input of a related
+3. **Roles that read relations** (deputies, heads, units) are rated in dependency layers,
+   period by period: a rule set whose relations are all ``list of`` and read only ``total``,
+   ``level`` and ``rated`` in one columnar batch per role and layer (``relation_plan.py``; level
+   conditions included, their ``LevelDecision.all_conditions`` coming from the columns), the
+   others record by record exactly as ``evaluate_province`` does. The relation values
+   (:class:`~kpi_rules.results.RelatedResult`) of batch-rated subjects come from the batch
+   columns (id, total, level, rated). A rule set that reads another input of a related
    subject makes that subject's role go record by record too, so nothing it reads is missing.
 4. Records with an ``on`` day, an override, or a value in a column their rule set does not
    declare go record by record as well (the checks of ``records.py`` then speak for them).
 5. Periods combine into years and the excellent quota applies through
    :func:`kpi_rules.province.combine_and_rank`, the very code of the JSON run.
+
+Python's cyclic collector is paused for the run (:func:`~kpi_rules.province_tables.collector_paused`).
 
 Explanations (``explain=True``): batch groups are rated with ``explain=True`` and give
 ``BatchResult.explanations``; records rated one by one are traced and explained with their
@@ -63,8 +68,8 @@ from kpi_rules.province import (
     combine_and_rank,
     dependency_order,
 )
-from kpi_rules.province_tables import ITEM_KEYS, ProvinceTables, iter_item_batches
-from kpi_rules.relation_plan import has_conditions, member_names, only_related_fields, relation_plan
+from kpi_rules.province_tables import ITEM_KEYS, ProvinceTables, collector_paused, iter_item_batches
+from kpi_rules.relation_plan import member_names, only_related_fields, relation_plan
 from kpi_rules.results import RELATED_FIELDS, RelatedResult, Result, SubjectRecord
 from kpi_rules.trace import FullTracer
 
@@ -117,7 +122,7 @@ def write_explanations(run: TablesRun, path: str | Path, *, advice: bool = False
     outcome = run.outcome
     plans = {role: rr.rules.plan for role, rr in outcome.bundle.roles.items()}
     count = 0
-    with open(path, "w", encoding="utf-8") as out:
+    with collector_paused(), open(path, "w", encoding="utf-8") as out:
         for batch in run.batches.values():
             for line in batch.explanation_lines(advice=advice):
                 out.write(line)
@@ -194,6 +199,13 @@ def evaluate_province_tables(
     Raises:
         DiagnosticError: KR715 when two subjects depend on each other; KR730 unreadable items.
     """
+    with collector_paused():
+        return _evaluate(bundle, tables, explain, lang, chunk_size, workdir, progress, record_subjects)
+
+
+def _evaluate(bundle: Bundle, tables: ProvinceTables, explain: bool, lang: str, chunk_size: int,
+              workdir: str | Path | None, progress: Callable[[int], None] | None,
+              record_subjects: Collection[str]) -> TablesRun:
     province = tables.province
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -504,7 +516,7 @@ def _columnar_roles(bundle: Bundle) -> set[str]:
     set reads one of their inputs through a relation (related subjects carry only id, total,
     level and rated from a batch)."""
     plain = {role for role, rr in bundle.roles.items()
-             if not rr.rules.plan.checked.subject.relations and not has_conditions(rr.rules.plan)}
+             if not rr.rules.plan.checked.subject.relations}
     read: set[str] = set()
     for rr in bundle.roles.values():
         if rr.rules.plan.checked.subject.relations:

@@ -27,6 +27,8 @@ is rejected alone, as in the JSON form.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,6 +45,7 @@ __all__ = [
     "ITEM_KEYS",
     "RECORD_KEYS",
     "ProvinceTables",
+    "collector_paused",
     "is_province_tables",
     "iter_item_batches",
     "load_province_tables",
@@ -245,6 +248,24 @@ def _plain(value: object) -> object:
     return value
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a province is read or rated.
+
+    A province run allocates millions of long-lived objects (period results, decisions, years)
+    and few reference cycles; with the collector on, each of its full passes walks every live
+    object, which took about a third of a 30,000-person run (docs/performance.md, "Province at
+    scale"). Objects are still freed by reference counting; the collector is restored (if it was
+    on) when the block ends, so nested uses are harmless."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def load_province_tables(path: str | Path) -> ProvinceTables:
     """Read and check the columnar form of a province (a directory of tables).
 
@@ -254,6 +275,11 @@ def load_province_tables(path: str | Path) -> ProvinceTables:
             (KR701-KR710), all reported together. Problems of single records (KR708, KR709) are
             kept in :attr:`ProvinceTables.rejected` instead.
     """
+    with collector_paused():
+        return _load_province_tables(path)
+
+
+def _load_province_tables(path: str | Path) -> ProvinceTables:
     import pyarrow as pa
 
     directory = Path(path)

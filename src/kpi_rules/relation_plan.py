@@ -38,7 +38,7 @@ def relation_plan(plan: Plan) -> Plan | None:
     cannot be compiled that way."""
     subject = plan.checked.subject
     ruleset = plan.ruleset
-    if not subject.relations or any(not r.many for r in subject.relations) or has_conditions(plan):
+    if not subject.relations or any(not r.many for r in subject.relations):
         return None
     if any(r.name == RELATED_RECORD for r in ruleset.records):
         return None
@@ -62,9 +62,8 @@ def relation_plan(plan: Plan) -> Plan | None:
 
 
 def has_conditions(plan: Plan) -> bool:
-    """Whether a level of the rating has extra conditions. The columnar decisions do not give
-    ``LevelDecision.all_conditions`` (which combining periods reads), so such plans go record by
-    record."""
+    """Whether a level of the rating has extra conditions (the columnar decisions give their
+    ``LevelDecision.all_conditions``, which combining periods reads, so such plans batch too)."""
     rating = plan.ruleset.rating
     return rating is not None and any(level.conditions for level in rating.levels)
 
