@@ -250,11 +250,7 @@ def evaluate_province(bundle: Bundle, data: Province, *, trace: bool = False,
                     related[rel.name] = view[ids] if ids is not None else None
                 for other in _as_tuple(related[rel.name]):
                     if other.note == REJECTED:
-                        notes.append(Diagnostic(
-                            "KR717", f"`{subject}` reads `{other.id}` ({rel.name}), whose record for {period} was "
-                            "rejected: it is read as not rated", severity=Severity.WARNING,
-                            where=f"record {subject} ({period})",
-                            hint=f"correct the record of `{other.id}` and rate again"))
+                        notes.append(rejected_read_note(subject, other.id, rel.name, period))
             typed = dataclasses.replace(typed, related=MappingProxyType(related), period=period)
             try:
                 result = evaluate_record(rules.plan, typed, FullTracer() if trace else None)
@@ -271,6 +267,15 @@ def evaluate_province(bundle: Bundle, data: Province, *, trace: bool = False,
     return ProvinceResult(data, bundle, periods, MappingProxyType(results), MappingProxyType(records),
                           MappingProxyType(years), tuple(rejected), tuple(notes), order, quota,
                           MappingProxyType(stages))
+
+
+def rejected_read_note(subject: str, other: str, relation: str, period: str) -> Diagnostic:
+    """KR717: ``subject`` reads ``other`` through ``relation``, whose record was rejected."""
+    return Diagnostic(
+        "KR717", f"`{subject}` reads `{other}` ({relation}), whose record for {period} was "
+        "rejected: it is read as not rated", severity=Severity.WARNING,
+        where=f"record {subject} ({period})",
+        hint=f"correct the record of `{other}` and rate again")
 
 
 def _as_tuple(value: tuple[RelatedResult, ...] | RelatedResult | None) -> tuple[RelatedResult, ...]:

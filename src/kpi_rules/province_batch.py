@@ -51,7 +51,7 @@ import numpy as np
 from kpi_rules import nodes
 from kpi_rules.batch import DEFAULT_CHUNK, BatchResult
 from kpi_rules.bundle import Bundle
-from kpi_rules.diagnostics import Diagnostic, DiagnosticError, Severity
+from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.engine import RuleSet
 from kpi_rules.evaluator import EvaluationError, evaluate_record
 from kpi_rules.explain_plan import explanation_lines
@@ -67,6 +67,7 @@ from kpi_rules.province import (
     ProvinceResult,
     combine_and_rank,
     dependency_order,
+    rejected_read_note,
 )
 from kpi_rules.province_tables import ITEM_KEYS, ProvinceTables, collector_paused, iter_item_batches
 from kpi_rules.relation_plan import member_names, only_related_fields, relation_plan
@@ -414,11 +415,7 @@ class _RecordState:
             value = related[rel.name]
             for other in (value if isinstance(value, tuple) else (value,) if value is not None else ()):
                 if other.note == REJECTED:
-                    self.notes.append(Diagnostic(
-                        "KR717", f"`{subject}` reads `{other.id}` ({rel.name}), whose record for {period} was "
-                        "rejected: it is read as not rated", severity=Severity.WARNING,
-                        where=f"record {subject} ({period})",
-                        hint=f"correct the record of `{other.id}` and rate again"))
+                    self.notes.append(rejected_read_note(subject, other.id, rel.name, period))
         typed = dataclasses.replace(typed, related=MappingProxyType(related), period=period)
         try:
             result = evaluate_record(rules.plan, typed, FullTracer() if self.explain else None)
