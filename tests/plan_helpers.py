@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import kpi_rules
 from kpi_rules.compiler import compile_ruleset
 from kpi_rules.parser import parse_ruleset
 from kpi_rules.plan import Plan
@@ -77,3 +79,18 @@ def individual_record(record_id: str = "cc-1", **inputs: Value) -> SubjectRecord
     merged: dict[str, Value] = {**GENERAL_27, "tasks": EXAMPLE_1_TASKS}
     merged.update(inputs)
     return SubjectRecord(record_id, merged, name="Nguyễn Văn An", period="2026-Q1")
+
+
+def assert_batch_equals_records(rules: kpi_rules.RuleSet, data: object, records: list[object],
+                                **kwargs: Any) -> kpi_rules.BatchOutcome:
+    """The columnar batch over ``data`` gives what ``evaluate_many`` gives over ``records``."""
+    from kpi_rules.batch import evaluate_batch
+
+    expected = rules.evaluate_many(records)
+    got = evaluate_batch(rules, data, **kwargs)
+    assert got.results == expected.results
+    assert got.rejected == expected.rejected
+    assert got.rejected_ids == expected.rejected_ids
+    assert got.totals() == [r.total for r in expected.results]
+    assert got.levels() == [r.level for r in expected.results]
+    return expected

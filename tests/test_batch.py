@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kpi_rules
+from plan_helpers import assert_batch_equals_records
 from kpi_rules.batch import _Conv, evaluate_batch
 from kpi_rules.values import to_fraction
 from test_exactness import DISCIPLINE, general_texts, task_items
@@ -71,14 +72,7 @@ def raw_records(draw: st.DrawFn, max_size: int = 8) -> list[dict[str, Any]]:
 
 
 def _same(records: list[Any], **kwargs: Any) -> kpi_rules.BatchOutcome:
-    expected = RULES.evaluate_many(records)
-    got = evaluate_batch(RULES, records, **kwargs)
-    assert got.results == expected.results
-    assert got.rejected == expected.rejected
-    assert got.rejected_ids == expected.rejected_ids
-    assert got.totals() == [r.total for r in expected.results]
-    assert got.levels() == [r.level for r in expected.results]
-    return expected
+    return assert_batch_equals_records(RULES, records, records, **kwargs)
 
 
 @settings(max_examples=60)

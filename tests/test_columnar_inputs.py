@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kpi_rules
+from plan_helpers import assert_batch_equals_records
 from kpi_rules.batch import evaluate_batch
 from kpi_rules.columnar import LIMIT, Num, Arith, _band_table
 from kpi_rules.columns_in import Converter
@@ -72,14 +73,7 @@ def _dec(text: str) -> Decimal:
 
 
 def _same(rules: kpi_rules.RuleSet, data: Any, records: list[Any], **kwargs: Any) -> kpi_rules.BatchOutcome:
-    expected = rules.evaluate_many(records)
-    got = evaluate_batch(rules, data, **kwargs)
-    assert got.results == expected.results
-    assert got.rejected == expected.rejected
-    assert got.rejected_ids == expected.rejected_ids
-    assert got.totals() == [r.total for r in expected.results]
-    assert got.levels() == [r.level for r in expected.results]
-    return expected
+    return assert_batch_equals_records(rules, data, records, **kwargs)
 
 
 def _decimal_array(values: list[Decimal | None], precision: int, scale: int) -> Any:
