@@ -1,17 +1,19 @@
 """The explainer as it was before explanation skeletons (kpi_rules/explain_plan.py): kept as
 the slow reference the fast path is compared with in tests/test_explain_fast.py. Not used by
 the library. The next-level advice and the change since the previous period are built by the
-library's current functions (the skeletons splice them in as they are)."""
+library's current functions (the skeletons splice them in as they are), and so are the parts the
+skeletons did not replace (periods, quota, insufficient data, related subjects, citations): they
+are imported from kpi_rules.explainer rather than copied."""
 
 # ruff: noqa
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from kpi_rules import nodes
 from kpi_rules.advice import NextLevelAdvice, next_level_advice
@@ -21,25 +23,16 @@ if TYPE_CHECKING:
     from kpi_rules.change import Previous
 from kpi_rules.models import (
     Band,
-    CohortOut,
     ConditionOut,
     CriterionNode,
     Decision,
     DisqualifierOut,
     Explanation,
-    Insufficient,
-    Lang,
-    LevelChangeOut,
     NextLevelOut,
     Number,
     OverrideOut,
-    PeriodOut,
-    PeriodsOut,
     ProvenanceOut,
     Ref,
-    RelatedOut,
-    RelatedSubjectOut,
-    ResultSummary,
     SubjectInfo,
     SuggestionOut,
     ValueEntry,
@@ -47,41 +40,33 @@ from kpi_rules.models import (
 )
 from kpi_rules.plan import Plan
 from kpi_rules.explainer import _next_level as _current_next_level
+# What the skeleton did not replace is shared with the explainer, not copied: the reference
+# keeps its own context, criteria tree, values, totals in sentences and the decision text.
+from kpi_rules.explainer import (  # noqa: E402
+    cite_with_basis,
+    _kinds,
+    _walk_results,
+    _date_text,
+    band_phrase,
+    _group_text,
+    _counts_text,
+    _cohort_out,
+    _periods_out,
+    _disqualifier_decl,
+    _disqualifier_label,
+    _insufficient,
+    _lang,
+    _change,
+    _related,
+)
 from kpi_rules.printer import format_expr
-from kpi_rules.periods import NO_RATED_PERIOD
-from kpi_rules.results import CohortDecision, Combination, CriterionResult, LevelDecision, Result, SubjectRecord, Value
+from kpi_rules.results import CriterionResult, LevelDecision, Result, SubjectRecord, Value
 from kpi_rules.values import format_exact, format_number
 
-__all__ = ["cite_with_basis", "explain", "summarize"]
+__all__ = ["explain"]
 
 #: A terminating decimal with more places than this is shown rounded (with ``≈``) in formulas.
 MAX_FORMULA_DECIMALS = 10
-
-#: Citations that start with one of these are clauses of the rule set's legal basis, so the
-#: basis is appended ("Điều 16 khoản 1" → "Điều 16 khoản 1, Nghị định 335/2025/NĐ-CP"). Other
-#: citations (a project default, another act) are shown as written.
-_LEGAL_HEADINGS = (
-    "điều", "khoản", "điểm", "mục", "mẫu", "phụ lục", "chương",
-    "article", "clause", "point", "form", "annex", "appendix", "chapter",
-)
-
-
-def cite_with_basis(cite: str | None, basis: str) -> str | None:
-    """Combine a clause with the rule set's legal basis.
-
-    >>> cite_with_basis("Điều 16 khoản 1", "Nghị định 335/2025/NĐ-CP")
-    'Điều 16 khoản 1, Nghị định 335/2025/NĐ-CP'
-    >>> cite_with_basis("docs/defaults.md: a, b, c above 100%", "Nghị định 335/2025/NĐ-CP")
-    'docs/defaults.md: a, b, c above 100%'
-    """
-    if cite is None:
-        return None
-    text = cite.strip()
-    if not basis or basis.casefold() in text.casefold():
-        return text
-    if text.casefold().startswith(_LEGAL_HEADINGS):
-        return f"{text}, {basis}"
-    return text
 
 
 # --------------------------------------------------------------------------- numbers and values
@@ -198,36 +183,6 @@ class _Ctx:
         return format_expr(expr, substitute) + self.equals(value)
 
 
-def _kinds(ruleset: nodes.Ruleset) -> dict[str, str]:
-    kinds: dict[str, str] = {}
-    for subject in ruleset.subjects:
-        if subject.name == ruleset.rates:
-            kinds.update((i.name, "input") for i in subject.inputs)
-            kinds.update((r.name, "relation") for r in subject.relations)
-    kinds.update((p.name, "param") for p in ruleset.params)
-    kinds.update((t.name, "table") for t in ruleset.tables)
-    kinds.update((let.name, "let") for let in ruleset.lets)
-    if ruleset.criteria is not None:
-        for item in _walk_criteria(ruleset.criteria):
-            kinds[item.name] = "criterion"
-    return kinds
-
-
-def _walk_criteria(
-    node: nodes.CriteriaTree | nodes.CriteriaItem,
-) -> Iterator[nodes.CriteriaTree | nodes.CriteriaItem]:
-    yield node
-    if not isinstance(node, nodes.Criterion):
-        for child in node.children:
-            yield from _walk_criteria(child)
-
-
-def _walk_results(node: CriterionResult) -> Iterator[CriterionResult]:
-    yield node
-    for child in node.children:
-        yield from _walk_results(child)
-
-
 def _context(result: Result, plan: Plan, lang: str, record: SubjectRecord | None) -> _Ctx:
     if lang not in LANGUAGES:
         raise MessageError(f"unknown language `{lang}`; supported: {', '.join(LANGUAGES)}")
@@ -324,10 +279,6 @@ def _value_kind(value: Value) -> ValueKind:
     return "none"
 
 
-def _date_text(ctx: _Ctx, day: dt.date) -> str:
-    return ctx.msg("format.date", day=f"{day.day:02d}", month=f"{day.month:02d}", year=f"{day.year:04d}")
-
-
 def _value_texts(ctx: _Ctx, value: Value) -> tuple[str, str]:
     """(exact, display) of any value."""
     if isinstance(value, bool):
@@ -372,19 +323,6 @@ def _values(ctx: _Ctx) -> tuple[ValueEntry, ...]:
 
 
 # --------------------------------------------------------------------------- decision
-
-
-def band_phrase(level: nodes.Level, lang: str = "vi") -> str:
-    """The band of a level as the decree writes it: ``từ 70 điểm đến dưới 90 điểm``."""
-    lower = format_exact(level.lower) if level.lower is not None else None
-    upper = format_exact(level.upper) if level.upper is not None else None
-    if lower is not None and upper is not None:
-        return message("band.from_below", lang, lower=lower, upper=upper)
-    if lower is not None:
-        return message("band.from", lang, lower=lower)
-    if upper is not None:
-        return message("band.below", lang, upper=upper)
-    return message("band.any", lang)
 
 
 def _total_text(ctx: _Ctx, total: Fraction) -> str:
@@ -434,69 +372,6 @@ def _reason_text(ctx: _Ctx, decision: LevelDecision, total: Fraction | None) -> 
     return ctx.msg("reason.override", level=level, decided_by=override.decided_by,
                    decided_on=_date_text(ctx, override.decided_on), clause=override.clause,
                    reason=override.reason.rstrip(" ."), band_level=ctx.level_ref(decision.band_level).label)
-
-
-def _group_text(group: tuple[tuple[str, str], ...]) -> str:
-    return ", ".join(f"{key} = {value or '—'}" for key, value in group)
-
-
-def _counts_text(ctx: _Ctx, counts: tuple[tuple[str, int], ...]) -> str:
-    return ctx.msg("format.list_separator").join(
-        ctx.msg("periods.count", level=ctx.level_ref(name).label, count=n) for name, n in counts)
-
-
-def _cohort_out(ctx: _Ctx, c: CohortDecision) -> CohortOut:
-    rule = next((r for r in ctx.ruleset.cohorts if r.name == c.rule), None)
-    cite = ctx.cite(c.cite)
-    rate = f"{format_exact(c.percent)}%"
-    params = dict(cite=cite or c.rule, group=_group_text(c.group), allowed=c.allowed, eligible=c.eligible,
-                  rank=c.rank)
-    if c.demoted:
-        text = ctx.msg("cohort.demoted", from_level=ctx.level_ref(c.from_level).label,
-                       level=ctx.level_ref(c.to_level).label, **params)
-    else:
-        text = ctx.msg("cohort.kept", level=ctx.level_ref(c.from_level).label, rate=rate, **params)
-    return CohortOut(
-        rule=Ref(id=c.rule, label=rule.label.get(ctx.lang) if rule is not None else c.rule),
-        group=_group_text(c.group), eligible=c.eligible, allowed=c.allowed, rank=c.rank,
-        rate=rate + (f" ({ctx.msg('cohort.exception')})" if c.exception else ""), exception=c.exception,
-        demoted=c.demoted, from_level=ctx.level_ref(c.from_level), to_level=ctx.level_ref(c.to_level),
-        text=text, cite=cite,
-    )
-
-
-def _periods_out(ctx: _Ctx, combined: Combination) -> PeriodsOut:
-    decl = ctx.ruleset.periods
-    items = []
-    for use in combined.periods:
-        items.append(PeriodOut(
-            period=use.period, used=use.used, status=use.status,
-            note=ctx.msg("periods.used" if use.used else f"periods.{use.status}"),
-            total=ctx.number(use.total) if use.total is not None else None,
-            level=ctx.level_ref(use.level) if use.level is not None else None,
-        ))
-    used = [u.total for u in combined.periods if u.used and u.total is not None]
-    formula = None
-    if used and ctx.result.total is not None:
-        terms = " + ".join(ctx.formula_value(t) or "?" for t in used)
-        formula = f"({terms}) / {len(used)}{ctx.equals(ctx.result.total)}"
-    method: Literal["mean", "rating_count"] = "rating_count" if combined.method == "rating_count" else "mean"
-    return PeriodsOut(
-        method=method, method_text=ctx.msg(f"periods.{method}"), periods=tuple(items),
-        formula_with_values=formula,
-        counts=tuple((ctx.level_ref(name), n) for name, n in combined.counts),
-        cite=ctx.cite(decl.cite) if decl is not None else None,
-    )
-
-
-def _disqualifier_decl(ctx: _Ctx, name: str) -> nodes.Disqualifier | None:
-    rating = ctx.ruleset.rating
-    return next((d for d in rating.disqualifiers if d.name == name), None) if rating else None
-
-
-def _disqualifier_label(ctx: _Ctx, name: str) -> str:
-    decl = _disqualifier_decl(ctx, name)
-    return decl.label.get(ctx.lang) if decl else name
 
 
 def _decision(ctx: _Ctx, decision: LevelDecision, total: Fraction | None) -> Decision:
@@ -556,57 +431,6 @@ def _decision(ctx: _Ctx, decision: LevelDecision, total: Fraction | None) -> Dec
 # --------------------------------------------------------------------------- entry points
 
 
-def _definition(ctx: _Ctx, name: str) -> tuple[str | None, nodes.Expr | None]:
-    """Label and expression of a let, criterion, disqualifier or level condition
-    (``"<level>.<condition>"``), as named by ``InsufficientReason.definition``."""
-    level_name, _, cond_name = name.partition(".")
-    if cond_name and level_name in ctx.levels:
-        cond = next((c for c in ctx.levels[level_name].conditions if c.name == cond_name), None)
-        return (cond.label.get(ctx.lang), cond.expr) if cond else (None, None)
-    dq = _disqualifier_decl(ctx, name)
-    if dq is not None:
-        return dq.label.get(ctx.lang), dq.when
-    for let in ctx.ruleset.lets:
-        if let.name == name:
-            return (let.label.get(ctx.lang) if let.label else None), let.expr
-    if ctx.ruleset.criteria is not None:
-        for item in _walk_criteria(ctx.ruleset.criteria):
-            if item.name == name:
-                return item.label.get(ctx.lang), item.expr if isinstance(item, nodes.Criterion) else None
-    return None, None
-
-
-def _insufficient(ctx: _Ctx) -> Insufficient | None:
-    reason = ctx.result.insufficient
-    if reason is None:
-        return None
-    if ctx.result.combined is not None and reason.definition == NO_RATED_PERIOD:
-        return Insufficient(definition=reason.definition,
-                            message=ctx.msg("periods.none_rated", span=ctx.result.period or ""))
-    label, expr = _definition(ctx, reason.definition)
-    where = None
-    if reason.span is not None:
-        line, col = reason.span.line_col()
-        where = f"{reason.span.path}:{line}:{col}"
-    return Insufficient(
-        definition=reason.definition,
-        label=label,
-        message=ctx.msg("insufficient.message", definition=label or reason.definition),
-        formula=format_expr(expr) if expr is not None else None,
-        # No value follows: the evaluation stopped inside this formula.
-        formula_with_values=ctx.with_values(expr, None) if expr is not None else None,
-        where=where,
-    )
-
-
-def _lang(lang: str) -> Lang:
-    if lang == "vi":
-        return "vi"
-    if lang == "en":
-        return "en"
-    raise MessageError(f"unknown language `{lang}`; supported: {', '.join(LANGUAGES)}")
-
-
 def explain(
     result: Result, plan: Plan, lang: str = "vi", *, record: SubjectRecord | None = None,
     previous: Previous | None = None,
@@ -664,13 +488,6 @@ def explain(
     )
 
 
-def _change(previous: Previous, result: Result, plan: Plan, record: SubjectRecord | None,
-            lang: str) -> LevelChangeOut:
-    from kpi_rules.change import change_out, level_change  # change.py imports this module
-
-    return change_out(level_change(previous, result, plan, record), lang)
-
-
 def _next_level(ctx: _Ctx, advice: NextLevelAdvice | None) -> NextLevelOut | None:
     """The distance to the next level up and the single-input changes that reach it."""
     if advice is None:
@@ -707,48 +524,3 @@ def _next_level(ctx: _Ctx, advice: NextLevelAdvice | None) -> NextLevelOut | Non
     return NextLevelOut(level=ref, points_missing=missing, blocked_by=blocked,
                         suggestions=tuple(suggestions), text=text)
 
-
-def _related(ctx: _Ctx) -> tuple[RelatedOut, ...]:
-    """The related subjects the record was rated with (relation values of a province run)."""
-    record = ctx.record
-    if record is None or not record.related:
-        return ()
-    out: list[RelatedOut] = []
-    for rel in ctx.plan.checked.subject.relations:
-        if rel.name not in record.related:
-            continue
-        value = record.related[rel.name]
-        items = value if isinstance(value, tuple) else (() if value is None else (value,))
-        subjects = tuple(
-            RelatedSubjectOut(
-                id=item.id,
-                name=item.name,
-                rated=item.rated,
-                total=ctx.number(item.total) if item.total is not None else None,
-                level=ctx.level_ref(item.level) if item.level is not None else None,
-                note=None if item.rated else ctx.msg(f"related.{item.note or 'not_rated'}"),
-            )
-            for item in items
-        )
-        out.append(RelatedOut(relation=rel.name, label=rel.label.get(ctx.lang), subjects=subjects))
-    return tuple(out)
-
-
-def summarize(result: Result, plan: Plan, lang: str = "vi") -> ResultSummary:
-    """One row for the results table and ``evaluate --format json``."""
-    ctx = _context(result, plan, _lang(lang), None)
-    fired: tuple[Ref, ...] = ()
-    if result.decision is not None:
-        fired = tuple(Ref(id=d.name, label=_disqualifier_label(ctx, d.name))
-                      for d in result.decision.disqualifiers if d.fired)
-    return ResultSummary(
-        id=result.subject_id,
-        name=result.subject_name,
-        period=result.period,
-        status=result.status,
-        status_text=ctx.msg(f"status.{result.status}"),
-        total=ctx.number(result.total) if result.total is not None else None,
-        level=ctx.level_ref(result.decision.level) if result.decision else None,
-        disqualifiers=fired,
-        insufficient=result.insufficient.definition if result.insufficient else None,
-    )
