@@ -28,8 +28,7 @@ from kpi_rules.printer import format_ruleset
 from kpi_rules.progress import progress_bar
 from kpi_rules.province_cli import check_bundle, evaluate_bundle, explain_bundle, is_bundle_file
 from kpi_rules.source import SourceFile
-from kpi_rules.render import explanation_tree, results_table
-from kpi_rules.reporting.render import render_explanation
+from kpi_rules.render import print_explanation, results_table
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -308,12 +307,7 @@ def _explain(args: argparse.Namespace, out: Console, err: Console) -> int:
         explanation = _explain_with_previous(args, rules, matches[0])
     else:
         explanation = rules.explain(matches[0], args.lang)
-    if args.format == "json":
-        sys.stdout.write(explanation.model_dump_json(indent=2) + "\n")
-    elif args.format in ("md", "html"):
-        sys.stdout.write(render_explanation(explanation, args.format))
-    else:
-        out.print(explanation_tree(explanation))
+    print_explanation(explanation, args.format, out)
     return EXIT_OK
 
 

@@ -27,8 +27,7 @@ from kpi_rules.progress import progress_bar
 from kpi_rules.province import ProvinceResult, evaluate_province, explain_subject
 from kpi_rules.province_batch import evaluate_province_tables
 from kpi_rules.province_tables import is_province_tables, load_province_tables
-from kpi_rules.render import explanation_tree, results_table
-from kpi_rules.reporting.render import render_explanation
+from kpi_rules.render import print_explanation, results_table
 
 __all__ = ["check_bundle", "evaluate_bundle", "explain_bundle", "is_bundle_file", "province_report"]
 
@@ -181,10 +180,5 @@ def explain_bundle(args: argparse.Namespace, out: Console, err: Console) -> int:
     except KeyError as error:
         err.print(f"kpi-rules: error: {error.args[0]}", markup=False)
         return _USAGE
-    if args.format == "json":
-        sys.stdout.write(explanation.model_dump_json(indent=2) + "\n")
-    elif args.format in ("md", "html"):
-        sys.stdout.write(render_explanation(explanation, args.format))
-    else:
-        out.print(explanation_tree(explanation))
+    print_explanation(explanation, args.format, out)
     return _OK

@@ -259,3 +259,18 @@ def results_table(rows: Sequence[ResultSummary], lang: str = "vi") -> Table:
 def results_text(rows: Sequence[ResultSummary], lang: str = "vi", width: int = 100) -> str:
     """The results table as plain text."""
     return _plain(results_table(rows, lang), width)
+
+
+def print_explanation(explanation: Explanation, form: str, out: Console) -> None:
+    """Write one explanation in the form ``explain --format`` asks for: ``json`` and ``md``/``html``
+    to standard output as text, ``tree`` as a rich tree on ``out``."""
+    import sys
+
+    from kpi_rules.reporting.render import render_explanation
+
+    if form == "json":
+        sys.stdout.write(explanation.model_dump_json(indent=2) + "\n")
+    elif form in ("md", "html"):
+        sys.stdout.write(render_explanation(explanation, form))
+    else:
+        out.print(explanation_tree(explanation))
