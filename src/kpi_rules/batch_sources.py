@@ -23,7 +23,7 @@ from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.plan import Plan
 
 __all__ = ["Table", "arrow_ids_unique", "bad_ids", "ids_in_order", "iter_table", "persons_from_dicts", "read_table",
-           "single_chunk", "text_or_integer", "to_arrow"]
+           "single_chunk", "text_or_integer", "texts_in_order", "to_arrow"]
 
 
 @dataclass
@@ -51,73 +51,53 @@ _EMPTY: dict[str, object] = {}  # stands for a record that is not a dict (never 
 
 
 def _field(rows: Sequence[Any], key: str) -> tuple[list[Any], int]:
-    """``row.get(key, MISSING)`` of every dict in ``rows`` (a C loop when every row has it),
-    and how many rows miss it."""
+    """``row.get(key, MISSING)`` of every dict in ``rows`` (a list comprehension when every row
+    has it: its dict subscript is specialised by the interpreter, about twice as fast as a
+    ``map`` of ``itemgetter``), and how many rows miss it."""
     try:
-        return list(map(operator.itemgetter(key), rows)), 0
+        return [row[key] for row in rows], 0
     except KeyError:
         values = list(map(dict.get, rows, repeat(key), repeat(MISSING)))
         return values, sum(map(operator.is_, values, repeat(MISSING)))
+
+
+#: Records checked at a time: the passes over one block (types, keys, fields, the floats of a
+#: number column) find its objects still in the caches, where passes over all the records would
+#: read every dict from memory again (about 25% faster on 100k records).
+BLOCK = 2048
 
 
 def persons_from_dicts(raws: Sequence[object], plan: Plan) -> tuple[Table, np.ndarray[Any, Any],
                                                                      dict[str, Table], dict[str, np.ndarray[Any, Any]]]:
     """Columns of the records' scalar inputs and flat item tables (with owner rows).
 
-    Built a field at a time (``map`` over the records, C loops), and checked a column at a time:
-    a check that holds for the whole column (every record a plain dict with known keys, every
+    Built a field at a time (C loops over the records), and checked a column at a time: a
+    check that holds for the whole column (every record a plain dict with known keys, every
     id text, ...) costs one pass; only when it fails are the rows that break it found and sent
     record by record, where ``coerce_record`` reports them. A record with ``on`` or
-    ``override`` goes record by record too.
+    ``override`` goes record by record too. The records are taken :data:`BLOCK` at a time, and
+    a number column whose values are all floats is read into a float64 array block by block.
     """
     size = len(raws)
     subject = plan.checked.subject
-    names = [d.name for d in subject.inputs]
-    allowed = frozenset(names)
-    slow = np.zeros(size, dtype=np.bool_)
-    rows: Sequence[Any] = raws
-    if set(map(type, raws)) != {dict}:
-        plain = np.fromiter((type(r) is dict for r in raws), np.bool_, size)
-        slow |= ~plain
-        rows = [r if ok else _EMPTY for r, ok in zip(raws, plain.tolist())]
-    # Keys: a record's keys are known when it has as many keys as known keys present; the sum
-    # over the records says at once whether that holds for all of them.
-    ids, ids_missing = _field(rows, "id")
-    inputs, inputs_missing = _field(rows, "inputs")
-    present = 2 * size - ids_missing - inputs_missing
-    meta: dict[str, list[Any] | None] = {"name": None, "period": None}
-    total_keys = sum(map(len, rows))
-    if total_keys != present:
-        for key in ("name", "period"):
-            column, missing = _field(rows, key)
-            present += size - missing
-            if missing != size:
-                if missing:
-                    column = [None if x is MISSING else x for x in column]
-                if not set(map(type, column)) <= {str, type(None)}:
-                    slow |= ~np.fromiter((x is None or type(x) is str for x in column), np.bool_, size)
-                meta[key] = column
-        if total_keys != present:
-            slow |= ~np.fromiter(map(_SIMPLE_KEYS.issuperset, rows), np.bool_, size)
-    if not set(map(type, ids)) <= {str}:
-        good = np.fromiter((type(x) is str or type(x) is int for x in ids), np.bool_, size)
-        slow |= ~good
-        ids = [str(x) if ok else None for x, ok in zip(ids, good.tolist())]
-    if set(map(type, inputs)) != {dict}:
-        plain = np.fromiter((type(x) is dict for x in inputs), np.bool_, size)
-        slow |= ~plain
-        inputs = [x if ok else _EMPTY for x, ok in zip(inputs, plain.tolist())]
+    scalar_names = [d.name for d in subject.inputs if not isinstance(d.type, nodes.ListType)]
     list_decls = {d.name: d for d in subject.inputs if isinstance(d.type, nodes.ListType)}
-    cols: dict[str, list[object]] = {}
-    present = 0
-    for n in names:
-        if n in list_decls:
-            present += sum(map(dict.__contains__, inputs, repeat(n)))
-            continue
-        cols[n], missing = _field(inputs, n)
-        present += size - missing
-    if sum(map(len, inputs)) != present:
-        slow |= ~np.fromiter(map(allowed.issuperset, inputs), np.bool_, size)
+    numeric = {d.name for d in subject.inputs if isinstance(d.type, nodes.ScalarType)
+               and d.type.name in ("number", "percent", "points")}
+    slow = np.zeros(size, dtype=np.bool_)
+    ids: list[Any] = []
+    inputs: list[Any] = []  # kept only for the items of list inputs
+    parts: dict[str, list[list[object]]] = {n: [] for n in scalar_names}
+    floats = {n: np.empty(size, dtype=np.float64) for n in numeric}
+    meta: dict[str, list[list[Any] | None]] = {"name": [], "period": []}
+    for start in range(0, size, BLOCK):
+        stop = min(size, start + BLOCK)
+        block_ids, block_inputs = _dict_block(raws[start:stop], scalar_names, list_decls, slow[start:stop], meta,
+                                              parts, floats, start)
+        ids.extend(block_ids)
+        if list_decls:
+            inputs.extend(block_inputs)
+    cols: dict[str, Any] = {n: floats[n] if n in floats else _flat(parts[n]) for n in scalar_names}
     tables: dict[str, Table] = {}
     owners: dict[str, np.ndarray[Any, Any]] = {}
     for list_name, decl in list_decls.items():
@@ -141,8 +121,89 @@ def persons_from_dicts(raws: Sequence[object], plan: Plan) -> tuple[Table, np.nd
                     store[f].append(item.get(f, MISSING))
         tables[list_name] = Table(len(owner), store)
         owners[list_name] = np.asarray(owner, dtype=np.int64)
-    persons = Table(size, cols, ids, meta["name"], meta["period"])
+    names, periods = (_joined(meta[key], raws) for key in ("name", "period"))
+    persons = Table(size, cols, ids, names, periods)
     return persons, slow, tables, owners
+
+
+def _flat(parts: list[list[object]]) -> list[object]:
+    if len(parts) == 1:
+        return parts[0]
+    out: list[object] = []
+    for part in parts:
+        out.extend(part)
+    return out
+
+
+def _joined(parts: list[list[Any] | None], raws: Sequence[object]) -> list[Any] | None:
+    """The blocks of a column of names or periods as one list (None: no record has one)."""
+    if all(part is None for part in parts):
+        return None
+    out: list[Any] = []
+    for k, part in enumerate(parts):
+        out.extend(part if part is not None else [None] * (min(len(raws), (k + 1) * BLOCK) - k * BLOCK))
+    return out
+
+
+def _dict_block(raws: Sequence[object], scalar_names: list[str], list_decls: Mapping[str, Any],
+                slow: np.ndarray[Any, Any], meta: dict[str, list[list[Any] | None]],
+                parts: dict[str, list[list[object]]], floats: dict[str, np.ndarray[Any, Any]],
+                offset: int) -> tuple[list[Any], list[Any]]:
+    """One block of :func:`persons_from_dicts`: marks its rows in ``slow`` (a view of the block),
+    appends its names and periods to ``meta``, the values of its scalar inputs to ``parts``
+    (and, while a number column has only floats, to ``floats``, which is dropped as soon as a
+    block has anything else); returns its ids and inputs."""
+    size = len(raws)
+    rows: Sequence[Any] = raws
+    if set(map(type, raws)) != {dict}:
+        plain = np.fromiter((type(r) is dict for r in raws), np.bool_, size)
+        slow |= ~plain
+        rows = [r if ok else _EMPTY for r, ok in zip(raws, plain.tolist())]
+    # Keys: a record's keys are known when it has as many keys as known keys present; the sum
+    # over the records says at once whether that holds for all of them.
+    ids, ids_missing = _field(rows, "id")
+    inputs, inputs_missing = _field(rows, "inputs")
+    present = 2 * size - ids_missing - inputs_missing
+    block_meta: dict[str, list[Any] | None] = {"name": None, "period": None}
+    total_keys = sum(map(len, rows))
+    if total_keys != present:
+        for key in ("name", "period"):
+            column, missing = _field(rows, key)
+            present += size - missing
+            if missing != size:
+                if missing:
+                    column = [None if x is MISSING else x for x in column]
+                if not set(map(type, column)) <= {str, type(None)}:
+                    slow |= ~np.fromiter((x is None or type(x) is str for x in column), np.bool_, size)
+                block_meta[key] = column
+        if total_keys != present:
+            slow |= ~np.fromiter(map(_SIMPLE_KEYS.issuperset, rows), np.bool_, size)
+    for key in ("name", "period"):
+        meta[key].append(block_meta[key])
+    if not set(map(type, ids)) <= {str}:
+        good = np.fromiter((type(x) is str or type(x) is int for x in ids), np.bool_, size)
+        slow |= ~good
+        ids = [str(x) if ok else None for x, ok in zip(ids, good.tolist())]
+    if set(map(type, inputs)) != {dict}:
+        plain = np.fromiter((type(x) is dict for x in inputs), np.bool_, size)
+        slow |= ~plain
+        inputs = [x if ok else _EMPTY for x, ok in zip(inputs, plain.tolist())]
+    present = 0
+    for n in list_decls:
+        present += sum(map(dict.__contains__, inputs, repeat(n)))
+    for n in scalar_names:
+        column, missing = _field(inputs, n)
+        present += size - missing
+        parts[n].append(column)
+        if n in floats:
+            if missing or set(map(type, column)) != {float}:
+                del floats[n]
+            else:
+                floats[n][offset:offset + size] = np.fromiter(column, np.float64, size)
+    allowed = frozenset(scalar_names) | frozenset(list_decls)
+    if sum(map(len, inputs)) != present:
+        slow |= ~np.fromiter(map(allowed.issuperset, inputs), np.bool_, size)
+    return ids, inputs
 
 
 def to_arrow(data: Any) -> Any:
@@ -295,9 +356,43 @@ def ids_in_order(ids: Any) -> bool:
     return bool(np.all(shorter | ((length[:-1] == length[1:]) & less)))  # by length, then bytes
 
 
-def _blocks_in_order(data: Any, offsets: np.ndarray[Any, Any], length: np.ndarray[Any, Any]) -> bool | None:
+def texts_in_order(keys: list[Any]) -> bool:
+    """Whether a list of texts strictly increases, by length then bytes or by bytes alone, which
+    proves them all different (:func:`ids_in_order` for a Python list). False when unsure: a
+    value that is not text (None), text that is not ASCII or holds a NUL, or neither order.
+
+    The texts joined with NULs are their bytes one after the other, and the NULs give their
+    offsets: nearly the layout of an Arrow string array, read by :func:`_blocks_in_order`
+    without a Python call per text (about four times cheaper than a ``set`` of 100k ids).
+    """
+    if len(keys) < 2:
+        return all(type(k) is str for k in keys)
+    try:
+        text = "\0".join(keys)
+    except TypeError:  # None, or anything else that is not text
+        return False
+    if not text.isascii():
+        return False
+    raw = text.encode("ascii")
+    ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
+    if len(ends) != len(keys) - 1:
+        return False  # a text holds a NUL
+    offsets = np.empty(len(keys) + 1, dtype=np.int64)
+    offsets[0], offsets[-1] = 0, len(raw) + 1
+    np.add(ends, 1, out=offsets[1:-1])
+    length = np.diff(offsets) - 1
+    if bool(np.all(length[1:] >= length[:-1])):
+        proved = _blocks_in_order(raw, offsets, length, gap=1)
+        if proved is not None:
+            return proved
+    return all(map(operator.lt, keys, keys[1:]))  # by bytes (ASCII: the order of str)
+
+
+def _blocks_in_order(data: Any, offsets: np.ndarray[Any, Any], length: np.ndarray[Any, Any],
+                     gap: int = 0) -> bool | None:
     """Whether texts whose lengths never decrease strictly increase by length, then bytes;
-    None when there are too many different lengths to be worth it.
+    None when there are too many different lengths to be worth it. ``gap``: bytes between
+    two texts (0 in an Arrow buffer, 1 for texts joined with a separator).
 
     The texts of one length lie back to back in the data buffer, so their bytes read as
     big-endian unsigned 8-byte words (:func:`_text_keys`) compare as the texts do. Between
@@ -314,7 +409,7 @@ def _blocks_in_order(data: Any, offsets: np.ndarray[Any, Any], length: np.ndarra
             continue
         if width == 0:
             return False  # two empty texts
-        keys = _text_keys(raw, int(offsets[start]), count, width)
+        keys = _text_keys(raw, int(offsets[start]), count, width, width + gap)
         if len(keys) == 1:
             if not bool(np.all(keys[0][1:] > keys[0][:-1])):
                 return False
@@ -330,29 +425,32 @@ def _blocks_in_order(data: Any, offsets: np.ndarray[Any, Any], length: np.ndarra
     return True
 
 
-def _text_keys(raw: np.ndarray[Any, Any], first: int, count: int, width: int) -> list[np.ndarray[Any, Any]]:
-    """``count`` texts of ``width`` bytes each, back to back from ``raw[first]``, as unsigned
-    integer words (most significant first) that compare as the bytes do.
+def _text_keys(raw: np.ndarray[Any, Any], first: int, count: int, width: int,
+               stride: int | None = None) -> list[np.ndarray[Any, Any]]:
+    """``count`` texts of ``width`` bytes each, ``stride`` bytes apart (default: back to back)
+    from ``raw[first]``, as unsigned integer words (most significant first) that compare as
+    the bytes do.
 
     Word ``j`` of text ``i`` is read, without copying the texts, as the big-endian 8 bytes at
-    ``first + i * width + 8 * j`` (a strided, unaligned view); the bytes of the last word that
-    belong to the next text are shifted out. Texts whose last word would read past the
+    ``first + i * stride + 8 * j`` (a strided, unaligned view); the bytes of the last word that
+    do not belong to the text are shifted out. Texts whose last word would read past the
     buffer are padded with zero bytes.
     """
+    stride = width if stride is None else stride
     words = -(-width // 8)
     shift = np.uint64(8 * (8 * words - width))
     span = 8 * words
-    fits = max(0, min(count, (len(raw) - first - span) // width + 1)) if len(raw) >= first + span else 0
+    fits = max(0, min(count, (len(raw) - first - span) // stride + 1)) if len(raw) >= first + span else 0
     tail = np.zeros((count - fits, span), dtype=np.uint8)
     for k, i in enumerate(range(fits, count)):
-        at = first + i * width
+        at = first + i * stride
         tail[k, :width] = raw[at:at + width]
     tail_words = tail.view(">u8")
     keys = []
     for j in range(words):
         key = np.empty(count, dtype=np.uint64)
         if fits:
-            key[:fits] = np.ndarray((fits,), dtype=">u8", buffer=raw, offset=first + 8 * j, strides=(width,))
+            key[:fits] = np.ndarray((fits,), dtype=">u8", buffer=raw, offset=first + 8 * j, strides=(stride,))
         key[fits:] = tail_words[:, j]
         if j == words - 1 and shift:
             np.right_shift(key, shift, out=key)

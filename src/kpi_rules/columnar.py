@@ -122,6 +122,8 @@ class ColumnarProgram:
                 self._check(step.expr, None)
         rating = ruleset.rating
         self.levels: tuple[nodes.Level, ...] = rating.levels if rating is not None else ()
+        #: The integer cut points of the bands for each denominator of the total (:func:`_band_table`).
+        self.band_tables: dict[int, tuple[list[int], list[int]]] = {}
 
     # ------------------------------------------------------------------ static check
 
@@ -458,10 +460,20 @@ class _Eval:
         left_v = self.ev(expr.left, mask)
         right_v = self.ev(expr.right, mask)
         arith = self.arith
-        if op in ("+", "-"):
-            return arith.add(self.num(left_v), self.num(right_v), mask, 1 if op == "+" else -1)
-        if op == "*":
-            return arith.times(self.num(left_v), self.num(right_v), mask)
+        if op in ("+", "-", "*"):
+            # The value of an arithmetic sub-expression is held by nothing but this node (never
+            # traced nor stored): the operation may write its result over it.
+            spare = [v for e, v in ((expr.left, left_v), (expr.right, right_v))
+                     if isinstance(v, Num) and isinstance(e, nodes.Binary) and e.op in _ARITHMETIC]
+            if spare:
+                arith.consume(*spare)
+            try:
+                if op == "*":
+                    return arith.times(self.num(left_v), self.num(right_v), mask)
+                return arith.add(self.num(left_v), self.num(right_v), mask, 1 if op == "+" else -1)
+            finally:
+                if spare:
+                    arith.release()
         if op == "/":
             quotient, zero = arith.divide(self.num(left_v), self.num(right_v), mask)
             self.fail(zero, mask)
@@ -597,6 +609,7 @@ class _Eval:
                 partial = AggPartial()
                 fold(self, expr, items, partial)
             self.agg_cache[key] = finish(self, expr, partial)
+            self.arith.publish(self.agg_cache[key][0])
         value, bad = self.agg_cache[key]
         self.fail(bad, mask)
         return value
@@ -613,20 +626,27 @@ class _Eval:
             if isinstance(node, nodes.LetDecl):
                 value = self.ev(node.expr, None)
                 self.env[node.name] = lets[node.name] = value
+                arith.publish(value)
             elif isinstance(node, nodes.Criterion):
                 raw = self.num(self.ev(node.expr, None))
                 points = _clamp(arith, raw, Num(0, 1), self.const(node.max))
                 crit[node.name] = (points, raw)
                 self.env[node.name] = points
+                arith.publish(points, raw)
             elif isinstance(node, (nodes.CriteriaGroup, nodes.CriteriaTree)):
                 raw = Num(0, 1)
                 for child in node.children:
                     child_points = crit[child.name][0]
                     penalty = isinstance(child, nodes.CriteriaGroup) and child.kind == "penalty"
-                    raw = arith.add(raw, child_points, None, -1 if penalty else 1)
+                    arith.consume(raw)  # the running sum: held by this loop alone
+                    try:
+                        raw = arith.add(raw, child_points, None, -1 if penalty else 1)
+                    finally:
+                        arith.release()
                 points = _clamp(arith, raw, Num(0, 1), self.const(node.max))
                 crit[node.name] = (points, raw)
                 self.env[node.name] = points
+                arith.publish(points, raw)
         tree = plan.ruleset.criteria
         assert tree is not None
         total = crit[tree.name][0]
@@ -640,7 +660,10 @@ class _Eval:
         n, d = total.n, total.d
         if rating is None or isinstance(n, int) or not isinstance(d, int):
             return None
-        cuts, lut = _band_table(rating.levels, d)
+        tables = self.prog.band_tables
+        if d not in tables:
+            tables[d] = _band_table(rating.levels, d)
+        cuts, lut = tables[d]
         if len(cuts) > 120 or any(abs(c) > LIMIT for c in cuts):
             return None
         lo, hi = self.arith.interval(n)
@@ -742,6 +765,9 @@ class _Eval:
             return out
         finally:
             self.trace = trace
+
+
+_ARITHMETIC = frozenset(("+", "-", "*", "/"))
 
 
 def _band_table(levels: Sequence[nodes.Level], d: int) -> tuple[list[int], list[int]]:

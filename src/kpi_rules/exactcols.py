@@ -114,6 +114,64 @@ class Arith:
         self.bad: BoolArr = np.zeros(size, dtype=np.bool_)
         #: id(array) -> (weak reference to the array, lo, hi).
         self._iv: dict[int, tuple[weakref.ReferenceType[I64], int, int]] = {}
+        #: Arrays this object allocated (id -> weak reference), and those of them the current
+        #: operation may overwrite (see :meth:`consume`).
+        self._made: dict[int, weakref.ReferenceType[I64]] = {}
+        self._spare: set[int] = set()
+        self._consuming = False
+
+    # ------------------------------------------------------------------ temporaries
+
+    def consume(self, *values: Num) -> None:
+        """Let the operations until :meth:`release` overwrite the numerators of ``values`` (and
+        the arrays they make themselves) instead of allocating new ones.
+
+        The ownership rule: the caller passes only values that nothing else holds or will read
+        (the results of sub-expressions it evaluated for this operation alone, never a traced,
+        stored or input value), and an array is overwritten only when this object allocated it;
+        an input column, a value shared with a node or a table lookup is never written to.
+        """
+        for value in values:
+            n = value.n
+            if not isinstance(n, int) and self._is_made(n):
+                self._spare.add(id(n))
+        self._consuming = True
+
+    def publish(self, *values: object) -> None:
+        """Values kept by the evaluation (lets, criteria, aggregates): their arrays may be reached
+        again through other nodes, so they are never overwritten from now on."""
+        for value in values:
+            if isinstance(value, Num):
+                for x in (value.n, value.d):
+                    if not isinstance(x, int):
+                        self._made.pop(id(x), None)
+
+    def release(self) -> None:
+        self._spare.clear()
+        self._consuming = False
+
+    def _is_made(self, x: I64) -> bool:
+        ref = self._made.get(id(x))
+        return ref is not None and ref() is x
+
+    def _new(self, x: I64) -> I64:
+        """Record an array this object allocated (while consuming, the next operation may reuse it)."""
+        self._made[id(x)] = weakref.ref(x)
+        if self._consuming:
+            self._spare.add(id(x))
+        return x
+
+    def _out(self, x: IntLike, y: IntLike) -> I64 | None:
+        """An operand of ``x op y`` the result may be written to, or None (allocate). Its
+        bounds are forgotten: they no longer hold once it is overwritten."""
+        if not self._consuming:
+            return None
+        for z in (x, y):
+            if not isinstance(z, int) and id(z) in self._spare and self._is_made(z) \
+                    and z.shape == (self.size,) and z.dtype == np.int64:
+                self._iv.pop(id(z), None)
+                return z
+        return None
 
     def mark(self, rows: BoolArr | bool, mask: BoolArr | None) -> None:
         if isinstance(rows, (bool, np.bool_)):
@@ -167,7 +225,7 @@ class Arith:
         if max(-lo, hi) <= LIMIT:
             if isinstance(x, int) and isinstance(y, int):
                 return x * y
-            return self.known(np.multiply(x, y, dtype=np.int64), lo, hi)
+            return self.known(self._new(np.multiply(x, y, out=self._out(x, y), dtype=np.int64)), lo, hi)
         if isinstance(x, int) and isinstance(y, int):
             self.mark(True, mask)
             return 0
@@ -187,7 +245,9 @@ class Arith:
             return x
         if isinstance(x, int) and x == 0 and sign > 0:
             return y
-        out = np.add(x, y, dtype=np.int64) if sign > 0 else np.subtract(x, y, dtype=np.int64)
+        into = self._out(x, y)
+        out = self._new(np.add(x, y, out=into, dtype=np.int64) if sign > 0
+                        else np.subtract(x, y, out=into, dtype=np.int64))
         if max(-lo, hi) <= LIMIT:
             return self.known(out, lo, hi)
         return self.bound(out, mask)
@@ -329,7 +389,8 @@ class Arith:
         if isinstance(x.d, int) and isinstance(lo.n, int) and isinstance(hi.n, int) \
                 and isinstance(lo.d, int) and isinstance(hi.d, int):
             xl, xh = self.interval(x.n)
-            if Fraction(xl, x.d) >= Fraction(lo.n, lo.d) and Fraction(xh, x.d) <= Fraction(hi.n, hi.d):
+            # xl / x.d >= lo and xh / x.d <= hi, multiplied out (denominators are positive)
+            if xl * lo.d >= lo.n * x.d and xh * hi.d <= hi.n * x.d:
                 return x
         x = self.select(self.compare("<", x, lo, None), lo, x, None)
         return self.select(self.compare(">", x, hi, None), hi, x, None)
