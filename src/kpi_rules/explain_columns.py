@@ -22,7 +22,7 @@ them one by one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from itertools import repeat
 from json.encoder import encode_basestring
@@ -47,22 +47,30 @@ class _Spread:
 
     __slots__ = ("texts", "inverse")
 
-    def __init__(self, texts: list[str], inverse: Any) -> None:
+    def __init__(self, texts: list[Any], inverse: Any) -> None:
         self.texts, self.inverse = texts, inverse
 
-    def rows(self, binary: bool = False) -> list[Any]:
+    def table(self, binary: bool = False) -> Any:
+        """The distinct texts as an object array (UTF-8 encoded if ``binary``)."""
         table = np.empty(len(self.texts), dtype=object)
         table[:] = [t.encode() for t in self.texts] if binary else self.texts
-        texts: list[Any] = table[self.inverse].tolist()
+        return table
+
+    def rows(self, binary: bool = False) -> list[Any]:
+        texts: list[Any] = self.table(binary)[self.inverse].tolist()
         return texts
 
 
 _WORD = 1 << 32
 _HALF = 1 << 31
+#: A number column with more distinct values than 1/_DENSE of its rows has its texts made row by
+#: row (in row order, as they are joined) instead of per distinct value and then spread.
+_DENSE = 2
 
 #: One slot of a line: the same text for every row, texts of distinct values spread by an
-#: index, or one text per row.
-Col = Union[str, _Spread, list[str]]
+#: index, or one text per row. The texts are ``str``, or ``bytes`` (UTF-8) for the lines of a
+#: file: one kind throughout a line (:class:`_Lines` encodes what it is given).
+Col = Union[str, bytes, _Spread, list[Any]]
 
 #: Slots with few distinct texts (at most this share of the rows) are merged into their
 #: neighbours (a static text joined to each distinct text, two slots into one over the pairs of
@@ -71,9 +79,9 @@ Col = Union[str, _Spread, list[str]]
 _SMALL = 0.02
 
 
-def _rows(col: Col, size: int) -> list[str]:
+def _rows(col: Col, size: int) -> list[Any]:
     """One text per row."""
-    if isinstance(col, str):
+    if isinstance(col, (str, bytes)):
         return [col] * size
     if isinstance(col, _Spread):
         return col.rows()
@@ -92,25 +100,28 @@ def _esc(text: str) -> str:
 class _Lines:
     """Slots of a line, consecutive static texts merged."""
 
-    __slots__ = ("cols", "small")
+    __slots__ = ("cols", "small", "binary")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, binary: bool = False) -> None:
         self.cols: list[Col] = []
         self.small = max(1, int(size * _SMALL))
+        self.binary = binary
 
     def add(self, col: Col) -> None:
+        if self.binary:
+            col = _encoded(col)
         cols = self.cols
         last = cols[-1] if cols else None
-        if isinstance(col, str):
-            if isinstance(last, str):
-                cols[-1] = last + col
+        if isinstance(col, (str, bytes)):
+            if isinstance(last, (str, bytes)):
+                cols[-1] = last + col  # type: ignore[operator]  # one kind of text in a line
             elif isinstance(last, _Spread) and len(last.texts) <= self.small:
                 cols[-1] = _Spread([t + col for t in last.texts], last.inverse)
             else:
                 cols.append(col)
             return
         if isinstance(col, _Spread) and len(col.texts) <= self.small:
-            if isinstance(last, str):
+            if isinstance(last, (str, bytes)):
                 cols.pop()
                 col = _Spread([last + t for t in col.texts], col.inverse)
                 last = cols[-1] if cols else None
@@ -129,36 +140,45 @@ class _Lines:
         for col in cols:
             self.add(col)
 
-    def join(self, size: int) -> list[str]:
+    def join(self, size: int) -> list[Any]:
+        return list(self.iter_join(size))
+
+    def iter_join(self, size: int) -> Iterator[Any]:
+        """The lines (UTF-8 if ``binary``: joining bytes copies them, where joining texts with
+        letters beyond Latin-1 widens every ASCII piece first).
+
+        Each line is joined when it is asked for: a writer that drops a line once written gets
+        the next one in the same (cached) memory, where a window of lines made at once takes
+        fresh pages (~40 MB for 4,096 lines of 9.8 kB), which cost as much again as the joins."""
         cols = self.cols
-        if all(isinstance(c, str) for c in cols):
-            return ["".join(c for c in cols if isinstance(c, str))] * size
-        return list(map("".join, zip(*(repeat(c, size) if isinstance(c, str) else _rows(c, size) for c in cols))))
-
-    def join_bytes(self, size: int) -> list[bytes]:
-        """The lines UTF-8 encoded (joining bytes copies them; joining texts with letters
-        beyond Latin-1 widens every ASCII piece first). Static and distinct texts are encoded
-        once, only per-row texts row by row."""
-        parts: list[Any] = []
-        for c in self.cols:
-            if isinstance(c, str):
-                parts.append(repeat(c.encode(), size))
-            elif isinstance(c, _Spread):
-                parts.append(c.rows(binary=True))
-            else:
-                parts.append([t.encode() for t in c])
-        return list(map(b"".join, zip(*parts)))
+        joiner = (b"" if self.binary else "").join
+        if all(isinstance(c, (str, bytes)) for c in cols):
+            return repeat(joiner(cols), size)  # type: ignore[arg-type]
+        return map(joiner, zip(*(repeat(c, size) if isinstance(c, (str, bytes)) else _rows(c, size) for c in cols)))
 
 
-def _flatten(cols: Sequence[Col], size: int) -> Col:
-    out = _Lines(size)
+def _encoded(col: Col) -> Col:
+    """``col`` with its texts UTF-8 encoded (texts made as bytes are left as they are)."""
+    if isinstance(col, str):
+        return col.encode()
+    if isinstance(col, _Spread):
+        if col.texts and isinstance(col.texts[0], str):
+            return _Spread([t.encode() for t in col.texts], col.inverse)
+        return col
+    if isinstance(col, list) and col and isinstance(col[0], str):
+        return [t.encode() for t in col]
+    return col
+
+
+def _flatten(cols: Sequence[Col], size: int, binary: bool = False) -> Col:
+    out = _Lines(size, binary)
     out.extend(cols)
     if len(out.cols) == 1:
         return out.cols[0]
     return out.join(size)
 
 
-def _spread(texts: list[str], inverse: Any) -> Col:
+def _spread(texts: list[Any], inverse: Any) -> Col:
     return _Spread(texts, inverse)
 
 
@@ -166,17 +186,20 @@ def _merge(mask: BoolArr, yes: Col, no: Col) -> Col:
     """Rows where ``mask``: ``yes`` (one text per such row); the others: ``no``."""
     size = len(mask)
     out = np.empty(size, dtype=object)
-    out[mask] = yes if isinstance(yes, str) else np.array(_rows(yes, int(mask.sum())), dtype=object)
-    out[~mask] = no if isinstance(no, str) else np.array(_rows(no, size - int(mask.sum())), dtype=object)
-    texts: list[str] = out.tolist()
+    out[mask] = yes if isinstance(yes, (str, bytes)) else np.array(_rows(yes, int(mask.sum())), dtype=object)
+    out[~mask] = no if isinstance(no, (str, bytes)) else np.array(_rows(no, size - int(mask.sum())), dtype=object)
+    texts: list[Any] = out.tolist()
     return texts
 
 
 class _Filler:
     """The selected rows of one columnar run, and their slot texts."""
 
-    def __init__(self, skel: ExplanationSkeleton, run: ColumnarRun, scalars: dict[str, CValue]) -> None:
+    def __init__(self, skel: ExplanationSkeleton, run: ColumnarRun, scalars: dict[str, CValue],
+                 binary: bool = False) -> None:
         self.skel = skel
+        self.binary = binary
+        self._identity: dict[int, I64] = {}
         self.run = run
         self.scalars = scalars
         self.formats = skel.formats
@@ -216,6 +239,14 @@ class _Filler:
             hit = self._numbers[key] = NumberTexts(n, d, self.formats)
         return hit
 
+    def identity(self, size: int) -> I64:
+        """The index of a column whose texts are made row by row (one object per size, so
+        :meth:`texts` knows it)."""
+        hit = self._identity.get(size)
+        if hit is None:
+            hit = self._identity[size] = np.arange(size, dtype=np.intp)
+        return hit
+
     def _keyed_new(self, value: CValue | Value, rows: I64) -> tuple[list[Any] | NumberTexts, I64 | None]:
         if isinstance(value, Num):
             n, d = value.n, value.d
@@ -223,17 +254,24 @@ class _Filler:
                 if isinstance(n, int):
                     return NumberTexts(np.array([n], dtype=np.int64), np.array([d], dtype=np.int64),
                                        self.formats), None
-                uniq, inverse = np.unique(n[rows], return_inverse=True)
+                ns = n[rows]
+                uniq, inverse = np.unique(ns, return_inverse=True)
+                if len(uniq) * _DENSE > len(rows):
+                    return self.numbers(ns, np.full(len(ns), d, dtype=np.int64)), self.identity(len(rows))
                 return self.numbers(uniq, np.full(len(uniq), d, dtype=np.int64)), inverse
             ns = np.full(len(rows), n, dtype=np.int64) if isinstance(n, int) else n[rows]
             ds = d[rows]
             if len(ns) and np.abs(ns).max() < _HALF and ds.max() < _WORD:
                 # One int64 key per pair, n·2³² + d (d < 2³²): n is the key shifted back.
                 uniq, inverse = np.unique(ns * _WORD + ds, return_inverse=True)
+                if len(uniq) * _DENSE > len(rows):
+                    return self.numbers(ns, ds), self.identity(len(rows))
                 return self.numbers(uniq >> 32, uniq & (_WORD - 1)), inverse
             pairs = np.ascontiguousarray(np.stack([ns, ds], axis=1))
             keys = pairs.view(np.dtype((np.void, 16))).ravel()
             _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            if len(first) * _DENSE > len(rows):
+                return self.numbers(ns, ds), self.identity(len(rows))
             picked = pairs[first]
             return self.numbers(picked[:, 0].copy(), picked[:, 1].copy()), inverse
         if isinstance(value, Cat):
@@ -257,16 +295,31 @@ class _Filler:
         if isinstance(distinct, NumberTexts):
             if kind == "bool":
                 raise NotColumnar("a number where a flag is expected")
-            texts = distinct.texts(kind, wrap)
+            texts = distinct.texts(kind, wrap, self.binary)
         else:
             fn = self._fn(kind, wrap)
             texts = [fn(v) for v in distinct]
+            if self.binary:
+                texts = [t.encode() for t in texts]
         if inverse is None or all(t == texts[0] for t in texts):
             col: Col = texts[0]
+        elif inverse is self._identity.get(len(rows)):
+            col = texts  # one text per row, in row order: nothing to spread
         else:
             col = _spread(texts, inverse)
         self._texts[key] = col
         return col
+
+    def number(self, value: CValue | Value, rows: I64, kind: str = "number") -> list[Col]:
+        """A Number's JSON (``number``) or the fields of a number value (``number_value``) of
+        each row. A column with texts made row by row gives its exact and display texts as two
+        slots between static texts (joined with the line: cheaper than one text per row)."""
+        distinct, inverse = self.keyed(value, rows)
+        if isinstance(distinct, NumberTexts) and inverse is self._identity.get(len(rows)):
+            exact, display = distinct.base(self.binary)
+            head = '{"exact":"' if kind == "number" else '"type":"number","exact":"'
+            return [head, exact, '","display":"', display, '"}' if kind == "number" else '"']
+        return [self.texts(value, rows, kind)]
 
     def _fn(self, kind: str, wrap: bool) -> Callable[[Any], str]:
         formats, lang = self.formats, self.skel.lang
@@ -344,13 +397,20 @@ class _Filler:
             fallback = part.fallback
 
             def otherwise(sub: I64, fb: Template = fallback) -> Col:
-                return _flatten(self.template(fb, sub), len(sub))
+                return _flatten(self.template(fb, sub), len(sub), self.binary)
 
             out.append(self.layered(self.sources(part), rows, part.wrap, otherwise))
         return out
 
-    def equals(self, value: CValue, rows: I64) -> Col:
-        return self.texts(value, rows, "equals")
+    def equals(self, value: CValue, rows: I64) -> list[Col]:
+        """`` = value`` of each row; a column with texts made row by row and none rounded gives
+        `` = `` and its exact texts as two slots."""
+        distinct, inverse = self.keyed(value, rows)
+        if isinstance(distinct, NumberTexts) and inverse is self._identity.get(len(rows)):
+            exact = distinct.unrounded(self.binary)
+            if exact is not None:
+                return [" = ", exact]
+        return [self.texts(value, rows, "equals")]
 
     # ------------------------------------------------------------------ parts of the line
 
@@ -358,21 +418,21 @@ class _Filler:
         run, formats = self.run, self.formats
         points, raw = run.crit[skel.name]
         out.add('{"id":' + skel.id + ',"kind":"' + self.kinds[skel.name] + '"' + skel.label)
-        out.add(self.texts(points, rows, "number"))
+        out.extend(self.number(points, rows))
         out.add(',"raw":')
-        out.add(self.texts(raw, rows, "number"))
+        out.extend(self.number(raw, rows))
         out.add(',"max":' + skel.max_json + skel.formula)
         if skel.template is not None:
             out.add('"')
             out.extend(self.template(skel.template, rows))
-            out.add(self.equals(raw, rows))
+            out.extend(self.equals(raw, rows))
             out.add('"')
         elif skel.terms:
             out.add('"')
             for op, name in skel.terms:
                 out.add(_esc(op))
                 out.add(self.texts(run.crit[name][0], rows, "term"))
-            out.add(self.equals(raw, rows))
+            out.extend(self.equals(raw, rows))
             out.add('"')
         else:
             out.add("null")
@@ -429,50 +489,68 @@ class _Filler:
             first = False
             let = skel.lets[name]
             out.add(let.head)
-            out.add(self.texts(value, rows, "number_value"))
+            out.extend(self.number(value, rows, "number_value"))
             out.add(let.tail + '"')
             out.extend(self.template(let.template, rows))
-            out.add(self.equals(value, rows))
+            out.extend(self.equals(value, rows))
             out.add('"' + let.cite)
         out.add("]")
 
 
 def column_lines(skel: ExplanationSkeleton, run: ColumnarRun, scalars: dict[str, CValue], ids: Sequence[str],
-                 names: Sequence[str | None], periods: Sequence[str | None], rows: I64) -> list[str]:
+                 names: Sequence[str | None], periods: Sequence[str | None], rows: I64) -> Iterator[str]:
     """The explanation lines (each ending with ``\\n``) of ``rows`` of ``run``, without the
     next-level advice: the bytes of ``explanation_json(result, plan, lang, record=record,
-    advice=False) + "\\n"`` for each row's ``Result`` and record. Raises :class:`NotColumnar`."""
-    return _line_slots(skel, run, scalars, ids, names, periods, rows).join(len(rows))
+    advice=False) + "\\n"`` for each row's ``Result`` and record. The slots are filled at
+    once (raising :class:`NotColumnar` here); each line is joined when it is asked for."""
+    return _line_slots(skel, run, scalars, ids, names, periods, rows, False).iter_join(len(rows))
 
 
 def column_lines_bytes(skel: ExplanationSkeleton, run: ColumnarRun, scalars: dict[str, CValue],
                        ids: Sequence[str], names: Sequence[str | None], periods: Sequence[str | None],
-                       rows: I64) -> list[bytes]:
+                       rows: I64) -> Iterator[bytes]:
     """:func:`column_lines` UTF-8 encoded (what a file of JSON lines holds)."""
-    return _line_slots(skel, run, scalars, ids, names, periods, rows).join_bytes(len(rows))
+    return _line_slots(skel, run, scalars, ids, names, periods, rows, True).iter_join(len(rows))
+
+
+def _subjects(ids: Sequence[str], names: Sequence[str | None], periods: Sequence[str | None],
+              rowlist: list[int], binary: bool) -> list[Col]:
+    """The ``subject`` object of each row: its id (ids are text, batch.py), then its name and
+    period (a text per distinct pair)."""
+    if not rowlist:
+        return []
+    first, size = rowlist[0], len(rowlist)
+    if rowlist == list(range(first, first + size)):  # consecutive rows: slices
+        ids_, names_, periods_ = list(ids[first:first + size]), names[first:first + size], periods[first:first + size]
+    else:
+        ids_, names_, periods_ = [ids[r] for r in rowlist], [names[r] for r in rowlist], [periods[r] for r in rowlist]
+    text = "".join(ids_)
+    if encode_basestring(text) == '"' + text + '"':  # nothing to escape (so no line break): one split
+        head: list[Col] = ['{"id":"', "\n".join(ids_).encode().split(b"\n") if binary else ids_, '"']
+    else:
+        head = ['{"id":', [encode_basestring(i) for i in ids_]]
+    pairs = list(zip(names_, periods_))
+    tails = {key: ',"name":' + _js(key[0]) + ',"period":' + _js(key[1]) + "}" for key in dict.fromkeys(pairs)}
+    if len(tails) == 1:
+        return [*head, next(iter(tails.values()))]
+    if binary:
+        encoded = {key: tail.encode() for key, tail in tails.items()}
+        return [*head, list(map(encoded.__getitem__, pairs))]
+    return [*head, list(map(tails.__getitem__, pairs))]
 
 
 def _line_slots(skel: ExplanationSkeleton, run: ColumnarRun, scalars: dict[str, CValue], ids: Sequence[str],
-                names: Sequence[str | None], periods: Sequence[str | None], rows: I64) -> _Lines:
-    f = _Filler(skel, run, scalars)
+                names: Sequence[str | None], periods: Sequence[str | None], rows: I64, binary: bool) -> _Lines:
+    f = _Filler(skel, run, scalars, binary)
     ruleset = skel.ruleset
     size = len(rows)
-    rowlist = rows.tolist()
-    out = _Lines(size)
+    rowlist: list[int] = rows.tolist()
+    out = _Lines(size, binary)
     decision = _DecisionCols(f, rows) if run.rating is not None and ruleset.rating is not None else None
     for i, name in enumerate(skel.fields):
         out.add(('{"' if i == 0 else ',"') + name + '":')
         if name == "subject":
-            out.add('{"id":')
-            out.add([encode_basestring(ids[r]) for r in rowlist])  # ids are text (batch.py)
-            tails: dict[tuple[str | None, str | None], str] = {}
-            col = []
-            for key in zip([names[r] for r in rowlist], [periods[r] for r in rowlist]):
-                tail = tails.get(key)
-                if tail is None:
-                    tail = tails[key] = ',"name":' + _js(key[0]) + ',"period":' + _js(key[1]) + "}"
-                col.append(tail)
-            out.add(col)
+            out.extend(_subjects(ids, names, periods, rowlist, binary))
         elif name == "lang":
             out.add(skel.lang_json)
         elif name == "status":
@@ -482,7 +560,7 @@ def _line_slots(skel: ExplanationSkeleton, run: ColumnarRun, scalars: dict[str, 
         elif name == "total":
             if skel.criteria is None:
                 raise NotColumnar("no criteria")
-            out.add(f.texts(run.crit[skel.criteria.name][0], rows, "number"))
+            out.extend(f.number(run.crit[skel.criteria.name][0], rows))
         elif name == "max":
             out.add(skel.max_json)
         elif name == "level":
@@ -546,12 +624,12 @@ class _DecisionCols:
         decisions = self.decisions
         out.add(self.table(['{"band":' + skel.band(d.band_level) + ',"level":' + skel.ref(d.level)
                             + ',"reason":"' + d.reason + '","reason_text":"' for d in decisions]))
-        frags: list[list[str]] = []
+        frags: list[list[Any]] = []
         for d in decisions:
             reason = skel.reason(d)
             if reason is None:
                 raise NotColumnar("a reason the skeleton does not split")
-            frags.append([_esc(p) for p in reason])
+            frags.append([_esc(p).encode() if f.binary else _esc(p) for p in reason])
         if skel.criteria is None:
             raise NotColumnar("no criteria")
         total = f.texts(f.run.crit[skel.criteria.name][0], rows, "total")
@@ -576,7 +654,7 @@ class _DecisionCols:
             out.add(f.texts(fired, rows, "bool"))
             out.add(',"target":' + skel.ref(decl.target or r.names[-1]) + dq.tail + '"')
             out.extend(f.template(dq.template, rows))
-            out.add(f.equals(fired, rows))
+            out.extend(f.equals(fired, rows))
             out.add('"' + dq.cite)
         out.add(self.table(['],"passed_over":[' + ",".join(skel.ref(n) for n in d.passed_over)
                             + '],"override":null,"cohort":null}' for d in decisions]))
@@ -595,20 +673,21 @@ class _DecisionCols:
                 if cond is None or cond.template is None:
                     raise NotColumnar("a condition without a formula")
                 met = r.conditions[j][k]
-                entry = _Lines(len(rows))
+                entry = _Lines(len(rows), f.binary)
                 entry.add('{"level":' + skel.ref(lv.name) + cond.head)
                 entry.add(f.texts(met, rows, "bool"))
                 entry.add(cond.tail + '"')
                 entry.extend(f.template(cond.template, rows))
-                entry.add(f.equals(met, rows))
+                entry.extend(f.equals(met, rows))
                 entry.add('"' + cond.cite)
-                entries.append((evaluated, _flatten(entry.cols, len(rows))))
+                entries.append((evaluated, _flatten(entry.cols, len(rows), f.binary)))
         if not entries:
             return
         size = len(rows)
-        per_row: list[list[str]] = [[] for _ in range(size)]
+        per_row: list[list[Any]] = [[] for _ in range(size)]
         for evaluated, col in entries:
             texts = _rows(col, size)
             for i in np.flatnonzero(evaluated).tolist():
                 per_row[i].append(texts[i])
-        out.add([",".join(parts) for parts in per_row])
+        comma = b"," if f.binary else ","
+        out.add([comma.join(parts) for parts in per_row])

@@ -76,18 +76,18 @@ class NumberTexts:
         self.formats = formats
         self._exact: Strs | None = None
         self._display: Strs | None = None
-        self._shown: tuple[Strs, BoolArr] | None = None
-        self._text_lists: tuple[list[str], list[str]] | None = None
-        self._memo: dict[tuple[str, bool], list[str]] = {}
+        self._text_lists: dict[bool, tuple[list[Any], list[Any], list[bool]]] = {}
+        self._memo: dict[tuple[str, bool, bool], list[Any]] = {}
         self._places: I64 | None = None
 
-    def texts(self, kind: str, wrap: bool = False) -> list[str]:
+    def texts(self, kind: str, wrap: bool = False, binary: bool = False) -> list[Any]:
         """The texts of one kind (``number``, ``number_value``, ``hole``, ``term``, ``equals``,
-        ``total``), made once: columns holding the same values share this object."""
-        key = (kind, wrap)
+        ``total``), made once: columns holding the same values share this object. ``binary``:
+        the texts UTF-8 encoded (made as bytes from the encoded base texts, not encoded one by one)."""
+        key = (kind, wrap, binary)
         hit = self._memo.get(key)
         if hit is None:
-            hit = self._memo[key] = self.hole(wrap) if kind == "hole" else getattr(self, kind)()
+            hit = self._memo[key] = self.hole(wrap, binary) if kind == "hole" else getattr(self, kind)(binary)
         return hit
 
     def fraction(self, i: int) -> Fraction:
@@ -187,59 +187,74 @@ class NumberTexts:
 
     # ------------------------------------------------------------------ texts built from them
 
-    # Composed in Python over lists: numpy's fixed-width texts grow with every piece added.
+    # Composed in Python over lists: numpy's fixed-width texts grow with every piece added, and
+    # its text operations cost more per value than Python's (measured).
 
-    def _lists(self) -> tuple[list[str], list[str]]:
-        if self._text_lists is None:
-            self._text_lists = (self.exact.tolist(), self.display.tolist())
-        return self._text_lists
+    def base(self, binary: bool = False) -> tuple[list[Any], list[Any]]:
+        """The exact and display texts (UTF-8 encoded if ``binary``)."""
+        exact, display, _ = self._lists(binary)
+        return exact, display
 
-    def number(self) -> list[str]:
-        """JSON of a Number (``ValueFormats.number``)."""
-        exact, display = self._lists()
-        return [f'{{"exact":"{e}","display":"{s}"}}' for e, s in zip(exact, display)]
+    def unrounded(self, binary: bool = False) -> list[Any] | None:
+        """The exact texts, if a formula shows every value exactly (none rounded), else None."""
+        exact, _, rounded = self._lists(binary)
+        return None if any(rounded) else exact
 
-    def number_value(self) -> list[str]:
-        """``ValueFormats.number_value``."""
-        exact, display = self._lists()
-        return [f'"type":"number","exact":"{e}","display":"{s}"' for e, s in zip(exact, display)]
-
-    def shown(self) -> tuple[Strs, BoolArr]:
-        """A value put into a formula (``ValueFormats.plain``): its text, and whether it was
-        rounded (a decimal form longer than ``MAX_FORMULA_DECIMALS`` or not terminating)."""
-        if self._shown is None:
+    def _lists(self, binary: bool = False) -> tuple[list[Any], list[Any], list[bool]]:
+        """The exact and display texts (UTF-8 encoded if ``binary``) and whether a formula
+        shows the value rounded (a decimal form longer than ``MAX_FORMULA_DECIMALS`` or not
+        terminating: ``ValueFormats.plain``)."""
+        hit = self._text_lists.get(binary)
+        if hit is None:
             places = self.places
-            rounded = (places < 0) | (places > MAX_FORMULA_DECIMALS)
-            self._shown = (np.where(rounded, self.display, self.exact), rounded)
-        return self._shown
+            rounded: list[bool] = ((places < 0) | (places > MAX_FORMULA_DECIMALS)).tolist()
+            if binary:
+                exact, display = _utf8(self.exact), _utf8(self.display)
+            else:
+                exact, display = self.exact.tolist(), self.display.tolist()
+            hit = self._text_lists[binary] = (exact, display, rounded)
+        return hit
 
-    def hole(self, wrap: bool) -> list[str]:
+    def number(self, binary: bool = False) -> list[Any]:
+        """JSON of a Number (``ValueFormats.number``)."""
+        exact, display, _ = self._lists(binary)
+        fmt = _NUMBER[binary]
+        return [fmt % pair for pair in zip(exact, display)]
+
+    def number_value(self, binary: bool = False) -> list[Any]:
+        """``ValueFormats.number_value``."""
+        exact, display, _ = self._lists(binary)
+        fmt = _NUMBER_VALUE[binary]
+        return [fmt % pair for pair in zip(exact, display)]
+
+    def hole(self, wrap: bool, binary: bool = False) -> list[Any]:
         """The text of a hole of a formula (parenthesised when ``wrap`` and not one operand:
         a negative value not rounded; ``≈-1.50`` does not start with a minus)."""
-        text, rounded = self.shown()
-        out = np.where(rounded, np.strings.add("≈", text), text)
+        exact, display, rounded = self._lists(binary)
+        approx, open_, close, minus = _HOLE[binary]
+        if not any(rounded) and (not wrap or not (self.n < 0).any()):  # n < 0: exact starts with -
+            return exact  # every value shown as it is (shared: texts are never changed in place)
         if wrap:
-            minus = ~rounded & np.strings.startswith(text, "-")
-            if minus.any():
-                out = np.where(minus, _concat("(", text, ")"), out)
-        texts: list[str] = out.tolist()
-        return texts
+            return [approx + s if r else (open_ + e + close if e[:1] == minus else e)
+                    for e, s, r in zip(exact, display, rounded)]
+        return [approx + s if r else e for e, s, r in zip(exact, display, rounded)]
 
-    def term(self) -> list[str]:
+    def term(self, binary: bool = False) -> list[Any]:
         """A child's points in a group's formula (never parenthesised)."""
-        return self.hole(False)
+        return self.texts("hole", False, binary)
 
-    def equals(self) -> list[str]:
-        text, rounded = self.shown()
-        texts: list[str] = np.strings.add(np.where(rounded, " ≈ ", " = "), text).tolist()
-        return texts
+    def equals(self, binary: bool = False) -> list[Any]:
+        exact, display, rounded = self._lists(binary)
+        about, equal = _EQUALS[binary]
+        return [about + s if r else equal + e for e, s, r in zip(exact, display, rounded)]
 
-    def total(self) -> list[str]:
+    def total(self, binary: bool = False) -> list[Any]:
         """The total in a reason sentence (``ValueFormats.total_text``): the display text unless
         rounding crosses a band boundary (those values go through ``ValueFormats``)."""
         formats = self.formats
+        display = self._lists(binary)[1]
         if not formats.bounds:
-            return self._lists()[1]
+            return display
         q, safe = self._rounded(formats.decimals, formats.mode)
         p = 10**formats.decimals
         n, d = self.n, self.d
@@ -254,10 +269,33 @@ class NumberTexts:
             qq = np.where(safe, q, 0)
             # Rounding must not move the total across the boundary: n/d < b ⇔ q/p < b.
             safe &= (nq * bd < bn * dq) == (qq * bd < bn * p)
-        out = list(self._lists()[1])
+        out = list(display)
         for i in np.flatnonzero(~safe).tolist():
-            out[i] = formats.total_text(self.fraction(i))
+            text = formats.total_text(self.fraction(i))
+            out[i] = text.encode() if binary else text
         return out
+
+
+#: Constants of the texts built from the base texts, as text (False) and as UTF-8 (True).
+_NUMBER: dict[bool, Any] = {False: '{"exact":"%s","display":"%s"}', True: b'{"exact":"%s","display":"%s"}'}
+_NUMBER_VALUE: dict[bool, Any] = {False: '"type":"number","exact":"%s","display":"%s"',
+                                  True: b'"type":"number","exact":"%s","display":"%s"'}
+_HOLE: dict[bool, tuple[Any, ...]] = {False: ("≈", "(", ")", "-"), True: ("≈".encode(), b"(", b")", b"-")}
+_EQUALS: dict[bool, tuple[Any, ...]] = {False: (" ≈ ", " = "), True: (" ≈ ".encode(), b" = ")}
+
+
+def _utf8(texts: Strs) -> list[bytes]:
+    """Texts of a numpy text array UTF-8 encoded: ASCII texts (numbers are) by narrowing their
+    code points to bytes in one step, the others one by one."""
+    size = len(texts)
+    width = texts.dtype.itemsize // 4
+    if size == 0 or width == 0 or texts.dtype.kind != "U":
+        return [str(t).encode() for t in texts.tolist()]
+    codes = np.ascontiguousarray(texts).view(np.uint32)
+    if int(codes.max()) >= 128:
+        return [t.encode() for t in texts.tolist()]
+    out: list[bytes] = codes.astype(np.uint8).view(f"S{width}").tolist()
+    return out
 
 
 def _concat(*parts: Any) -> Strs:
