@@ -23,6 +23,8 @@ Inputs:
 * paths of CSV or Parquet files in the same two shapes. Items are read in chunks of
   ``chunk_size`` rows and reduced as they come, so memory is bounded by the people, not by
   the task items. In CSV files every value is read as text and numbers are parsed exactly.
+  Items may also come as an iterable of Arrow chunks, or be pushed chunk by chunk
+  (:mod:`kpi_rules.batch_feed`).
 
 pandas, polars and pyarrow are optional (``pip install "kpi-rules[columnar]"``).
 """
@@ -62,8 +64,10 @@ from kpi_rules.batch_sources import (
     read_table,
     single_chunk,
     text_or_integer,
+    texts_in_order,
     to_arrow,
 )
+from kpi_rules.batch_feed import ItemFolder
 from kpi_rules.columns_in import MISSING, Converter
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.evaluator import EvaluationError, evaluate_record
@@ -82,8 +86,10 @@ _Conv = Converter  # the name the tests know
 _RECORD_KEYS = frozenset(("id", "name", "period", "on", "inputs", "override"))
 #: Default number of records (dicts) or task items (files) handled at once.
 DEFAULT_CHUNK = 200_000
-#: Rows whose explanation lines are filled from the columns at once (bounds the memory they take).
-EXPLAIN_WINDOW = 4096
+#: Rows whose explanation lines are filled from the columns at once (bounds the memory they take:
+#: their slot texts, ~2 kB a row; the lines themselves are joined one by one as they are asked for).
+#: Each window pays ~8 ms of fixed work (one pass over the skeleton), hence not smaller.
+EXPLAIN_WINDOW = 16384
 
 
 #: The columnar program of a plan, compiled once per plan object.
@@ -212,8 +218,10 @@ class BatchResult:
         return self._column_lines()
 
     def explanation_bytes(self) -> Iterator[bytes]:
-        """:meth:`explanation_lines` (without the advice) UTF-8 encoded, for writing to a file:
-        columnar rows are joined as bytes, which is cheaper than joining texts."""
+        """:meth:`explanation_lines` (without the advice) UTF-8 encoded, for writing to a file
+        (``file.writelines(outcome.explanation_bytes())``): columnar rows are made as bytes,
+        which is cheaper than texts, and each line is joined only when it is asked for, so a
+        writer that drops the lines it wrote keeps reusing the same memory."""
         if not self.explain:
             raise ValueError("evaluate the batch with explain=True to get explanations")
         return self._column_lines(binary=True)
@@ -239,7 +247,7 @@ class BatchResult:
             filled: dict[int, Iterator[Any]] = {}
             for chunk_index, rows in rows_of.items():
                 c = self._chunks[chunk_index]
-                lines: list[Any]
+                lines: Iterable[Any]  # columnar lines are joined as they are asked for
                 try:
                     lines = fill(skel, c.run, c.columns.scalars, c.ids, c.names, c.periods,
                                  np.asarray(rows, dtype=np.int64))
@@ -247,6 +255,9 @@ class BatchResult:
                     lines = [one(c.run.result(i, c.ids[i], c.names[i], c.periods[i]), _record_of(c, i, lists=False))
                              for i in rows]
                 filled[chunk_index] = iter(lines)
+            if len(rows_of) == 1 and len(next(iter(rows_of.values()))) == len(part):
+                yield from next(iter(filled.values()))  # the whole window from one chunk
+                continue
             for position, (chunk_index, item) in enumerate(part, start):
                 if chunk_index >= 0:
                     yield next(filled[chunk_index])
@@ -397,7 +408,12 @@ def evaluate_batch(
             per record; or the path of a CSV or Parquet file of such rows.
         items: for tables and files, the task items: a table or path with an ``id`` column
             naming the record and the item fields (``{"tasks": ...}`` when there are several
-            list inputs). Ignored for dicts, which carry their items.
+            list inputs), or an iterable of such chunks (Arrow record batches or tables,
+            frames), folded as they come: a list (or any iterable that starts over when
+            iterated again) is read once more only for the records that go record by record,
+            while a one-shot iterator (a generator) has its chunks kept until the end for
+            them. To push chunks instead, see :func:`kpi_rules.batch_feed.start_batch`.
+            Ignored for dicts, which carry their items.
         explain: keep what explanations need; :attr:`BatchResult.explanations` then gives one
             per result, equal to ``RuleSet.explain`` of the same record.
         lang: language of the explanations (``"vi"`` or ``"en"``).
@@ -457,6 +473,25 @@ class _Driver:
 
     # ------------------------------------------------------------------ tables and files
 
+    def persons(self, data: Any) -> tuple[Any, Table, np.ndarray[Any, Any], bool]:
+        """The persons of a table, frame or file: the Arrow table, its columns, the rows that go
+        record by record whatever their items (ids, ``on``, ``override``), and whether the
+        columns may rate it (no column the rule set does not declare)."""
+        persons_table = read_table(Path(data)) if isinstance(data, (str, Path)) else to_arrow(data)
+        size = persons_table.num_rows
+        cols = {name: persons_table.column(name) for name in persons_table.column_names}
+        if "id" not in cols:
+            raise DiagnosticError([Diagnostic("KR509", "the records table has no `id` column", where="records")])
+        meta = ("id", "name", "period")
+        persons = Table(size, {n: cols[n] for n in cols if n not in meta}, single_chunk(cols["id"]),
+                        cols.get("name"), cols.get("period"))
+        slow = bad_ids(persons.ids, size)
+        for key in ("on", "override"):
+            if key in cols and cols[key].null_count != size:
+                slow |= ~np.asarray(cols[key].is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        allowed = {d.name for d in self.plan.checked.subject.inputs} | set(_RECORD_KEYS)
+        return persons_table, persons, slow, all(c in allowed for c in cols)
+
     def tables(self, data: Any, items: Any, chunk_size: int) -> None:
         plan = self.plan
         list_names = [d.name for d in plan.checked.subject.inputs if isinstance(d.type, nodes.ListType)]
@@ -465,25 +500,16 @@ class _Driver:
                 raise ValueError("give items as {list_name: table} when the rule set has several lists")
             items = {list_names[0]: items}
         item_sources: Mapping[str, Any] = items or {}
-        persons_table = read_table(Path(data)) if isinstance(data, (str, Path)) else to_arrow(data)
-        size = persons_table.num_rows
-        cols = {name: persons_table.column(name) for name in persons_table.column_names}
-        if "id" not in cols:
-            raise DiagnosticError([Diagnostic("KR509", "the records table has no `id` column", where="records")])
-        meta = ("id", "name", "period")
-        persons = Table(size, {n: cols[n] for n in cols if n not in meta}, single_chunk(cols["id"]),
-                         cols.get("name"), cols.get("period"))
-        slow = bad_ids(persons.ids, size)
-        for key in ("on", "override"):
-            if key in cols and cols[key].null_count != size:
-                slow |= ~np.asarray(cols[key].is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
-        allowed = {d.name for d in plan.checked.subject.inputs} | set(_RECORD_KEYS)
-        unknown = [c for c in cols if c not in allowed]
+        persons_table, persons, slow, plain = self.persons(data)
+        size = persons.size
 
         def raw_of(i: int) -> dict[str, Any]:
             return self._raw_row(persons_table, i, item_sources, persons.id_list()[i])
 
-        if unknown or self.program is None:
+        if any(not _table_like(src) for src in item_sources.values()):
+            self._chunked(persons_table, persons, slow, plain, item_sources, chunk_size)
+            return
+        if not plain or self.program is None:
             self._one_by_one(size, raw_of)
             return
         row_of: dict[str, int] = {}
@@ -491,11 +517,6 @@ class _Driver:
             row_of = {rid: i for i, rid in reversed(list(enumerate(persons.id_list())))}
         tables: dict[str, Table] = {}
         owners: dict[str, np.ndarray[Any, Any]] = {}
-        chunked = all(isinstance(src, (str, Path)) for src in item_sources.values()) and \
-            not self.program.in_place
-        if chunked and item_sources:
-            self._chunked(persons, slow, item_sources, row_of, chunk_size, raw_of)
-            return
         for list_name, src in item_sources.items():
             table = read_table(Path(src)) if isinstance(src, (str, Path)) else to_arrow(src)
             item_ids = single_chunk(table.column("id"))
@@ -508,9 +529,11 @@ class _Driver:
             owners[list_name] = owner if every else owner[keep]
         self._columnar(persons, slow, tables, owners, raw_of, None)
 
-    def _owners_arrow(self, ids: Any, row_of: Mapping[str, int], list_name: str) -> np.ndarray[Any, Any]:
-        """:meth:`_owners` of an Arrow id column, with a vectorised hash lookup (province_batch.py
-        streams tens of millions of items through here); orphans are reported by ``_owners``."""
+    def _owners_arrow(self, ids: Any, row_of: Mapping[str, int], list_name: str,
+                      report: bool = True) -> np.ndarray[Any, Any]:
+        """:meth:`_owners` of an Arrow id column, with a vectorised hash lookup (tens of millions
+        of items go through here); orphans are reported by ``_owners`` (unless ``report=False``:
+        -1 for them)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -523,7 +546,7 @@ class _Driver:
         distinct = np.fromiter((row_of.get(v, -1) if v is not None else -1 for v in values), np.int64, len(values))
         codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
         owner = np.where(codes >= 0, distinct[np.maximum(codes, 0)], -1) if len(distinct) else np.full(len(codes), -1)
-        if (owner < 0).any():
+        if report and (owner < 0).any():
             return self._owners(pc.cast(ids, pa.string()).to_pylist(), row_of, list_name)
         return owner
 
@@ -558,58 +581,45 @@ class _Driver:
     def _items_of(self, src: Any, rid: str, list_name: str) -> list[dict[str, Any]]:
         import pyarrow.compute as pc
 
-        list_decl = self.plan.inputs[list_name].type
-        assert isinstance(list_decl, nodes.ListType)
-        fields = {d.name: d for d in self.plan.checked.records[list_decl.item].inputs}
-
         found: list[dict[str, Any]] = []
         for batch in iter_table(src, 1 << 20):
             ids = batch.column(batch.schema.get_field_index("id"))
             picked = batch.filter(pc.equal(pc.cast(ids, "string"), rid))
             for item in picked.to_pylist():
                 item.pop("id", None)
-                found.append({k: _typed(fields.get(k), v) for k, v in item.items() if v is not None})
-        return found
+                found.append(item)
+        return self._typed_items(list_name, found)
 
-    def _chunked(self, persons: Table, slow: np.ndarray[Any, Any], item_sources: Mapping[str, Any],
-                 row_of: Mapping[str, int], chunk_size: int, raw_of: Any) -> None:
-        """Persons in memory, items streamed: pre-reduced aggregates fold chunk by chunk."""
-        program = self.program
-        assert program is not None
-        import pyarrow.compute as pc
+    def _typed_items(self, list_name: str, items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Items as a record's list: absent fields left out, CSV text typed as the checks read it."""
+        list_decl = self.plan.inputs[list_name].type
+        assert isinstance(list_decl, nodes.ListType)
+        fields = {d.name: d for d in self.plan.checked.records[list_decl.item].inputs}
+        return [{k: _typed(fields.get(k), v) for k, v in item.items() if v is not None} for item in items]
 
-        conv = Converter(persons.size)
-        columns = self._scalar_columns(conv, persons)
-        slow |= conv.slow
-        partials = program.new_partials(persons.size)
-        position: dict[str, int] = {}
-        record_name = {d.name: d.type.item for d in self.plan.checked.subject.inputs
-                       if isinstance(d.type, nodes.ListType)}
+    def _chunked(self, persons_table: Any, persons: Table, slow: np.ndarray[Any, Any], plain: bool,
+                 item_sources: Mapping[str, Any], chunk_size: int) -> None:
+        """Persons in memory, items streamed (files, iterables of chunks): a loop over an
+        :class:`~kpi_rules.batch_feed.ItemFolder`, which folds the pre-reduced aggregates chunk by
+        chunk. The items of rows that go record by record are read again from the source (a
+        one-shot iterator's chunks are kept for them)."""
+        folder = ItemFolder(self, persons_table, persons, slow, plain, lists=tuple(item_sources))
+        again: dict[str, Callable[[], Iterable[Any]]] = {}
         for list_name, src in item_sources.items():
-            decls = self.plan.checked.records[record_name[list_name]].inputs
-            for batch in iter_table(src, chunk_size):
-                owner = self._owners_arrow(batch.column(batch.schema.get_field_index("id")), row_of, list_name)
-                keep = owner >= 0
-                names = batch.schema.names
-                unknown = [n for n in names if n != "id" and n not in {d.name for d in decls}]
-                if unknown:
-                    slow[owner[keep]] = True
-                sub = batch.filter(_pa_mask(keep))
-                owner = owner[keep]
-                iconv = Converter(len(owner))
-                fields = {d.name: iconv.column(d, sub.column(names.index(d.name)) if d.name in names
-                                               else [MISSING] * len(owner)) for d in decls}
-                slow[owner[iconv.slow]] = True
-                start = position.get(list_name, 0)
-                table = ItemTable(owner, fields, len(owner), start)
-                position[list_name] = start + len(owner)
-                try:
-                    program.reduce_items(columns, list_name, table, partials)
-                except Unsupported:
-                    self.program = None
-                    self._one_by_one(persons.size, raw_of)
-                    return
-        self._finish_columns(columns, persons, slow, partials, raw_of)
+            source: Callable[[], Iterable[Any]] | None
+            if isinstance(src, (str, Path)):
+                source = lambda src=src: iter_table(src, chunk_size)  # noqa: E731
+            elif _table_like(src):
+                table = to_arrow(src)
+                source = lambda table=table: table.to_batches(max_chunksize=chunk_size)  # noqa: E731
+            else:
+                source = None if iter(src) is src else (lambda src=src: iter(src))  # noqa: E731
+            if source is not None:
+                again[list_name] = source
+            if folder.mode != "records" or source is None:
+                for chunk in src if source is None else source():
+                    folder.feed(chunk, list_name=list_name, keep=source is None)
+        folder.complete(again)
 
     # ------------------------------------------------------------------ shared
 
@@ -669,6 +679,8 @@ class _Driver:
         keys: list[Any] = []
         for source in sources:
             keys.extend(source if isinstance(source, list) else source.to_pylist())
+        if all(isinstance(source, list) for source in sources) and texts_in_order(keys):
+            return True  # proved without hashing (the ids of record dicts are text or None)
         if not set(map(type, keys)) <= {str, type(None)}:
             keys = [None if k is None else str(k) for k in keys]
         distinct = set(keys)
@@ -773,6 +785,11 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 def _typed(decl: nodes.InputDecl | None, value: Any) -> Any:
     """A value of a CSV cell (text) as the record checks expect it: numbers exact, booleans."""
+    if isinstance(value, dict) and decl is not None and isinstance(decl.type, nodes.ScalarType) \
+            and decl.type.name in ("number", "percent", "points"):
+        from kpi_rules.exact_input import exact_value  # a cell of an exact numerator/denominator column
+
+        return exact_value(value)
     if decl is None or not isinstance(value, str):
         return value
     t = decl.type
@@ -787,6 +804,15 @@ def _typed(decl: nodes.InputDecl | None, value: Any) -> Any:
 def _raw_id(raw: object) -> str:
     rid = raw.get("id") if isinstance(raw, Mapping) else None
     return str(rid) if isinstance(rid, (str, int)) else ""
+
+
+def _table_like(src: Any) -> bool:
+    """Whether items are one table in memory (Arrow, pandas, polars), not a file or an iterable of chunks."""
+    import pyarrow as pa
+
+    if isinstance(src, (pa.Table, pa.RecordBatch)):
+        return True
+    return type(src).__module__.startswith(("pandas", "polars"))
 
 
 def _pa_mask(keep: np.ndarray[Any, Any]) -> Any:

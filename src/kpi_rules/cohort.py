@@ -46,7 +46,7 @@ from kpi_rules.results import CohortDecision, Result
 from kpi_rules.source import Span
 from kpi_rules.values import format_exact
 
-__all__ = ["CohortMember", "CohortReport", "RankedMember", "allowed_count", "apply_cohort", "check_cohorts"]
+__all__ = ["CohortMember", "CohortReport", "RankedMember", "allowed_count", "apply_cohort", "check_cohorts", "cut_notes"]
 
 #: How the validator reports a problem: (code, message, span, hint).
 Report = Callable[[str, str, "Span | None", "str | None"], None]
@@ -206,14 +206,9 @@ def _apply_group(
     ranked = sorted(candidates, key=lambda i: (*sort_key(i), out[i].subject_id))
     overridden = sum(1 for i in ranked if _overridden(out[i]))
     keep = max(min(allowed, len(ranked)), overridden)
-    if overridden > allowed:
-        notes.append(f"{overridden} candidates were set by an override and are kept; the quota allows {allowed}")
     tie_by_id = 0 < keep < len(ranked) and sort_key(ranked[keep - 1]) == sort_key(ranked[keep])
-    if tie_by_id:
-        notes.append("candidates equal on total and every tie-breaker were ordered by subject id")
     missing = sorted({k.name for k in ties for i in ranked if k.name not in info[out[i].subject_id].tie_breakers})
-    if missing:
-        notes.append("no value for " + ", ".join(f"`{m}`" for m in missing) + " for some candidates: ranked after the others")
+    notes.extend(cut_notes(overridden, allowed, tie_by_id, missing))
     kept: list[RankedMember] = []
     demoted: list[RankedMember] = []
     for rank, i in enumerate(ranked, 1):
@@ -327,3 +322,16 @@ def _pct(value: Fraction) -> str:
 def _hint(word: str, options: Sequence[str], fallback: str) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else fallback
+
+
+def cut_notes(overridden: int, allowed: int, tie_by_id: bool, missing: Sequence[str]) -> list[str]:
+    """What a quota report notes about its cut: overrides kept beyond the quota, a tie at the cut
+    ordered by id, tie-breakers some candidates have no value for."""
+    notes: list[str] = []
+    if overridden > allowed:
+        notes.append(f"{overridden} candidates were set by an override and are kept; the quota allows {allowed}")
+    if tie_by_id:
+        notes.append("candidates equal on total and every tie-breaker were ordered by subject id")
+    if missing:
+        notes.append("no value for " + ", ".join(f"`{m}`" for m in missing) + " for some candidates: ranked after the others")
+    return notes

@@ -53,20 +53,37 @@ class AggPartial:
 
 
 def _segment_sum(rows: I64, values: IntLike, size: int) -> tuple[I64, BoolArr]:
-    """Exact per-row sums of int64 values, and the rows whose sum could leave ``LIMIT``."""
+    """Exact per-row sums of int64 values, and the rows whose sum could leave ``LIMIT``.
+
+    Sums wrap in int64 and are exact whenever the true sum fits; a row is at risk when a float
+    estimate of the sum of its absolute values reaches ``RISK``, an estimate skipped when the
+    largest value times the longest run of one row's items stays below it (the usual case)."""
     vals = full_column(len(rows), values)
-    est = np.bincount(rows, weights=np.abs(vals.astype(np.float64)), minlength=size)
-    risky = est >= RISK
+    m = len(rows)
     out = np.zeros(size, dtype=np.int64)
-    if len(rows) and bool(np.all(rows[1:] >= rows[:-1])):
-        # Sorted rows: differences of a wrapping cumulative sum are exact for bounded segments.
-        csum = np.concatenate(([0], np.cumsum(vals, dtype=np.int64)))
-        ends = np.searchsorted(rows, np.arange(size), side="right")
-        starts = np.searchsorted(rows, np.arange(size), side="left")
+    risky = np.zeros(size, dtype=np.bool_)
+    if not m:
+        return out, risky
+    big = max(int(vals.max()), -int(vals.min()))
+    if bool(np.all(rows[1:] >= rows[:-1])):
+        # Sorted rows (items come grouped by record): one sum per run of equal rows.
+        starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
         with np.errstate(over="ignore"):
-            out = csum[ends] - csum[starts]
-    else:
+            sums = np.add.reduceat(vals, starts)
+        owners = rows[starts]
+        longest = int(np.diff(np.append(starts, m)).max())
+        if big * longest < RISK:
+            out[owners] = sums
+            return out, risky
+        at_risk = np.add.reduceat(np.abs(vals.astype(np.float64)), starts) >= RISK
+        out[owners] = np.where(at_risk, 0, sums)
+        risky[owners] = at_risk
+        return out, risky
+    with np.errstate(over="ignore"):
         np.add.at(out, rows, vals)
+    if big * m < RISK:
+        return out, risky
+    risky = np.bincount(rows, weights=np.abs(vals.astype(np.float64)), minlength=size) >= RISK
     return np.where(risky, 0, out), risky
 
 
@@ -85,7 +102,8 @@ def fold(parent: _Eval, agg: nodes.Aggregate, items: ItemTable, partial: AggPart
         body_value = ev.ev(agg.body, selected)
     item_bad = ev.arith.bad
     n_items = np.bincount(rows, minlength=size).astype(np.int64)
-    n_selected = np.bincount(rows[selected], minlength=size).astype(np.int64)
+    n_selected = np.bincount(rows[selected], minlength=size).astype(np.int64) if agg.where is not None \
+        else n_items.copy()
     partial.items = n_items if partial.items is None else partial.items + n_items
     partial.selected = n_selected if partial.selected is None else partial.selected + n_selected
     bad = np.zeros(size, dtype=np.bool_)
@@ -121,7 +139,7 @@ def fold(parent: _Eval, agg: nodes.Aggregate, items: ItemTable, partial: AggPart
         value = _to_shared_den(ev.arith, value, m)
         if not isinstance(value.d, int):
             raise Unsupported("item values without a common denominator")
-        n = np.where(selected, value.n, 0)
+        n = np.where(selected, value.n, 0) if agg.where is not None else value.n
         sums, risky = _segment_sum(rows, n, size)
         bad |= risky
         chunk = Num(sums, value.d)

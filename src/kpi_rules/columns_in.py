@@ -45,11 +45,14 @@ class Converter:
         self.slow = np.zeros(size, dtype=np.bool_)
 
     def column(self, decl: nodes.InputDecl, values: Any) -> CValue:
-        """``values``: a Python list (``MISSING``/None for absent) or a pyarrow array."""
+        """``values``: a Python list (``MISSING``/None for absent), a pyarrow array, or a numpy
+        array of numbers (none absent)."""
         t = decl.type
         kinds: set[type] | None = None
         if is_arrow(values):
             values, absent = _arrow_values(values, t)
+        elif isinstance(values, np.ndarray):  # numbers already read (floats of record dicts)
+            absent = np.zeros(self.size, dtype=np.bool_)
         else:
             kinds = set(map(type, values))
             if type(None) in kinds or object in kinds:  # None or MISSING somewhere
@@ -150,13 +153,14 @@ class Converter:
             values = values.tolist()
         if kinds is None:
             kinds = set(map(type, values))
+        # np.fromiter with a count: about twice as fast as np.array on a list (no shape discovery).
         if kinds <= {int}:
             try:
-                return Num(np.array(values, dtype=np.int64).reshape(self.size), 1)
+                return Num(np.fromiter(values, np.int64, self.size), 1)
             except OverflowError:
                 pass
         if kinds <= {float}:
-            return self.floats(np.array(values, dtype=np.float64).reshape(self.size))
+            return self.floats(np.fromiter(values, np.float64, self.size))
         if kinds <= {int, float} and all(abs(v) < 2**52 for v in values):
             return self.floats(np.fromiter(values, np.float64, self.size))
         ns = np.zeros(self.size, dtype=np.int64)
@@ -386,6 +390,12 @@ def _arrow_values(array: Any, t: nodes.TypeExpr) -> tuple[Any, np.ndarray[Any, n
     if numeric:
         if pa.types.is_integer(typ):
             return array.fill_null(0).to_numpy().astype(np.int64), absent
+        if pa.types.is_struct(typ):  # exact numerator/denominator (exact_input.py); else read one by one
+            from kpi_rules.exact_input import exact_num
+
+            exact = exact_num(array, absent)
+            if exact is not None:
+                return exact, absent
         if pa.types.is_floating(typ):
             return array.fill_null(0.0).to_numpy().astype(np.float64), absent
         if pa.types.is_decimal128(typ):

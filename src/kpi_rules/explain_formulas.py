@@ -23,9 +23,12 @@ from typing import Any
 from kpi_rules import nodes
 from kpi_rules.printer import format_expr
 from kpi_rules.results import Value
-from kpi_rules.values import decimal_places, format_exact, format_number
+from kpi_rules.values import decimal_places, denominator_places
 
-__all__ = ["CACHE_LIMIT", "MAX_FORMULA_DECIMALS", "MISSING", "Hole", "Template", "ValueFormats", "compile_template"]
+__all__ = [
+    "CACHE_LIMIT", "MAX_FORMULA_DECIMALS", "MISSING", "Hole", "Template", "ValueFormats", "compile_template",
+    "exact_text", "fixed_text",
+]
 
 #: A terminating decimal with more places than this is shown rounded (with ``≈``) in formulas.
 MAX_FORMULA_DECIMALS = 10
@@ -54,7 +57,7 @@ class ValueFormats:
         self._value: dict[tuple[int, int], str] = {}
 
     def display(self, x: Fraction) -> str:
-        return format_number(x, self.decimals, self.mode)
+        return fixed_text(x.numerator, x.denominator, self.decimals, self.mode)
 
     def number(self, x: Fraction) -> str:
         """JSON of a :class:`~kpi_rules.models.Number` (digits only: nothing to escape)."""
@@ -63,7 +66,9 @@ class ValueFormats:
         if hit is None:
             if len(self._number) > CACHE_LIMIT:
                 self._number.clear()
-            hit = self._number[key] = f'{{"exact":"{format_exact(x)}","display":"{self.display(x)}"}}'
+            n, d = key
+            hit = self._number[key] = (f'{{"exact":"{exact_text(n, d)}","display":"'
+                                       f'{fixed_text(n, d, self.decimals, self.mode)}"}}')
         return hit
 
     def number_value(self, x: Fraction) -> str:
@@ -73,7 +78,9 @@ class ValueFormats:
         if hit is None:
             if len(self._value) > CACHE_LIMIT:
                 self._value.clear()
-            hit = self._value[key] = f'"type":"number","exact":"{format_exact(x)}","display":"{self.display(x)}"'
+            n, d = key
+            hit = self._value[key] = (f'"type":"number","exact":"{exact_text(n, d)}","display":"'
+                                      f'{fixed_text(n, d, self.decimals, self.mode)}"')
         return hit
 
     def plain(self, value: object) -> tuple[str, str, bool] | None:
@@ -97,12 +104,21 @@ class ValueFormats:
         return hit  # type: ignore[no-any-return]
 
     def _plain_text(self, value: object) -> tuple[str, str, bool] | None:
+        if value.__class__ is Fraction:
+            # A number: no space in its text, so one operand unless it starts with a minus.
+            n, d = value.numerator, value.denominator
+            places = denominator_places(d)
+            if places is not None and places <= MAX_FORMULA_DECIMALS:
+                text = exact_text(n, d)
+                return text, " = " + text, not text.startswith("-")
+            text = fixed_text(n, d, self.decimals, self.mode)
+            return "≈" + text, " ≈ " + text, True
         if isinstance(value, bool):
             text, rounded = ("true" if value else "false"), False
         elif isinstance(value, Fraction):
             places = decimal_places(value)
             if places is not None and places <= MAX_FORMULA_DECIMALS:
-                text, rounded = format_exact(value), False
+                text, rounded = exact_text(value.numerator, value.denominator), False
             else:
                 text, rounded = self.display(value), True
         elif isinstance(value, str):
@@ -132,14 +148,63 @@ class ValueFormats:
         return hit
 
     def _total_text(self, total: Fraction) -> str:
+        n, d = total.numerator, total.denominator
+        # (total < b) for each bound b = bn/bd, by cross-multiplying (denominators are positive).
+        bounds = [(b.numerator, b.denominator) for b in self.bounds]
+        below = [n * bd < bn * d for bn, bd in bounds]
         for decimals in range(self.decimals, self.decimals + 13):
-            text = format_number(total, decimals, self.mode)
-            rounded = Fraction(text)
-            if all((total < b) == (rounded < b) for b in self.bounds):
-                return text
-        return format_exact(total)
+            scaled = _rounded(n, d, decimals, self.mode)
+            scale: int = 10**decimals
+            if all((scaled * bd < bn * scale) == side for (bn, bd), side in zip(bounds, below)):
+                return _digits(scaled, decimals)
+        return exact_text(n, d)
 
 
+
+
+def _rounded(n: int, d: int, decimals: int, mode: str) -> int:
+    """``n/d`` times ``10**decimals`` rounded to an integer as :func:`~kpi_rules.values.round_fraction`
+    rounds (``d > 0``), with integers only."""
+    negative = n < 0
+    scale: int = 10**decimals
+    whole, rest = divmod((-n if negative else n) * scale, d)
+    if mode == "half_up":
+        whole += 2 * rest >= d
+    elif mode == "down":
+        pass
+    elif mode == "up":
+        whole += rest > 0
+    elif mode == "half_even":
+        twice = 2 * rest
+        whole += twice > d or (twice == d and whole % 2 == 1)
+    else:
+        raise ValueError(f"unknown rounding mode {mode!r}")
+    return -whole if negative else whole
+
+
+def _digits(scaled: int, decimals: int) -> str:
+    """``scaled / 10**decimals`` written with exactly ``decimals`` decimals (no ``-0``)."""
+    sign = "-" if scaled < 0 else ""
+    scale: int = 10**decimals
+    whole, frac = divmod(-scaled if scaled < 0 else scaled, scale)
+    if decimals == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:0{decimals}d}"
+
+
+def fixed_text(n: int, d: int, decimals: int, mode: str) -> str:
+    """:func:`~kpi_rules.values.format_number` of ``n/d`` (``d > 0``), with integers only."""
+    return _digits(_rounded(n, d, decimals, mode), decimals)
+
+
+def exact_text(n: int, d: int) -> str:
+    """:func:`~kpi_rules.values.format_exact` of ``n/d`` (in lowest terms, ``d > 0``), with integers only."""
+    if d == 1:
+        return str(n)
+    places = denominator_places(d)
+    if places is None:
+        return f"{n}/{d}"
+    return _digits(n * 10**places // d if n >= 0 else -(-n * 10**places // d), places)
 
 
 # --------------------------------------------------------------------------- formulas with values

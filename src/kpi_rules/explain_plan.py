@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import TypeAdapter
 
 from kpi_rules import nodes
-from kpi_rules.explain_formulas import MISSING, Hole, Template, ValueFormats, compile_template
+from kpi_rules.explain_formulas import CACHE_LIMIT, MISSING, Hole, Template, ValueFormats, compile_template
+from kpi_rules.explain_parts import cohort_json, periods_json, quota_reason, related_json
 from kpi_rules.i18n import LANGUAGES, MessageError, message
 from kpi_rules.models import Explanation
 from kpi_rules.plan import Plan, per_plan
@@ -175,8 +176,16 @@ class ExplanationSkeleton:
             for name, info in Explanation.model_fields.items() if name not in known
         }
         self._provenance: tuple[object, str] | None = None
+        #: Fixed texts of the parts :mod:`kpi_rules.explain_parts` writes (filled on first use).
+        self.parts_texts: dict[str, str] = {}
+        #: Decision bodies (conditions to ``override``) of results with nothing in their formulas.
+        self.decision_bodies: dict[object, str] = {}
 
     # ------------------------------------------------------------------ compiled parts
+
+    def cite_json(self, text: str | None) -> str:
+        """JSON of a cite with the rule set's legal basis (``_Ctx.cite``)."""
+        return self._cite(text)
 
     def template(self, expr: nodes.Expr) -> Template:
         """The template of a formula (cached by node identity; the plan keeps the nodes alive)."""
@@ -500,17 +509,48 @@ def _value_texts(value: Value, lang: str) -> str:
 
 def _decision_json(f: _Fill, decision: LevelDecision, total: Fraction | None, out: list[str]) -> None:
     skel = f.skel
-    reason = skel.reason(decision) if decision.override is None and decision.cohort is None else None
-    if reason is None:
+    cohort = decision.cohort
+    reason_text: str | None = None
+    if decision.override is None:
+        if decision.reason == "quota":
+            if cohort is not None:
+                reason_text = quota_reason(skel, decision.level, cohort, total)
+                cite = skel.cite_json(cohort.cite)
+        else:
+            reason = skel.reason(decision)
+            if reason is not None:
+                reason_text = (f.formats.total_text(total) if total is not None else "?").join(reason)
+                cite = skel.level_cite(decision.level)
+    if reason_text is None:
         from kpi_rules.explainer import _decision
 
         out.append(_decision(f.ctx(), decision, total).model_dump_json())
         return
     out.append('{"band":' + skel.band(decision.band_level) + ',"level":' + skel.ref(decision.level)
                + ',"reason":"' + decision.reason + '","reason_text":')
-    total_text = f.formats.total_text(total) if total is not None else "?"
-    out.append(_js(total_text.join(reason)))
-    out.append(',"cite":' + skel.level_cite(decision.level) + ',"conditions":[')
+    out.append(_js(reason_text))
+    out.append(',"cite":' + cite)
+    if f.record is None and not f.trace and not f.points and not f.result.values:
+        # Nothing of the result goes into the formulas (a year): the conditions, disqualifiers
+        # and levels passed over are the same text for every result that has the same ones.
+        key = (decision.conditions, decision.disqualifiers, decision.passed_over)
+        body = skel.decision_bodies.get(key)
+        if body is None:
+            parts: list[str] = []
+            _decision_body(f, decision, parts)
+            if len(skel.decision_bodies) > CACHE_LIMIT:
+                skel.decision_bodies.clear()
+            body = skel.decision_bodies[key] = "".join(parts)
+        out.append(body)
+    else:
+        _decision_body(f, decision, out)
+    out.append('"cohort":' + (cohort_json(skel, cohort) if cohort is not None else "null") + "}")
+
+
+def _decision_body(f: _Fill, decision: LevelDecision, out: list[str]) -> None:
+    """``,"conditions":[…],"disqualifiers":[…],"passed_over":[…],"override":null,`` of a decision."""
+    skel = f.skel
+    out.append(',"conditions":[')
     for i, cond in enumerate(decision.conditions):
         if i:
             out.append(",")
@@ -538,7 +578,7 @@ def _decision_json(f: _Fill, decision: LevelDecision, total: Fraction | None, ou
         out.append(_js(f.with_values(d.template, dq.fired)))
         out.append(d.cite)
     out.append('],"passed_over":[' + ",".join(skel.ref(name) for name in decision.passed_over)
-               + '],"override":null,"cohort":null}')
+               + '],"override":null,')
 
 
 def explanation_json(
@@ -594,18 +634,14 @@ def explanation_json(
             if result.combined is None:
                 out.append("null")
             else:
-                from kpi_rules.explainer import _periods_out
-
-                _dump(_periods_out(f.ctx(), result.combined), out)
+                out.append(periods_json(skel, result.combined, result.total))
         elif name == "provenance":
             out.append(skel.provenance(result))
         elif name == "related":
             if record is None or not record.related:
                 out.append("[]")
             else:
-                from kpi_rules.explainer import _related
-
-                out.append("[" + ",".join(r.model_dump_json() for r in _related(f.ctx())) + "]")
+                out.append(related_json(skel, plan, record.related))
         elif name == "next_level":
             if record is None or not advice:
                 out.append("null")

@@ -24,9 +24,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from itertools import chain, compress
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -131,6 +132,9 @@ class Province:
     _children: Mapping[str, tuple[str, ...]] = dc_field(default_factory=dict, compare=False, repr=False)
     _members: Mapping[str, tuple[str, ...]] = dc_field(default_factory=dict, compare=False, repr=False)
     _heads: Mapping[str, str] = dc_field(default_factory=dict, compare=False, repr=False)
+    #: ``supervised`` of each leader (and the staff of each unit by field), worked out once:
+    #: the province run reads them several times per leader and period.
+    _memo: dict[object, object] = dc_field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         children: dict[str, list[str]] = {u: [] for u in self.units}
@@ -225,15 +229,40 @@ class Province:
         raise KeyError(relation)
 
     def _supervised(self, person: Person, settings: OrgSettings) -> tuple[str, ...]:
+        key = (person.id, settings)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._work_out_supervised(person, settings)
+        assert isinstance(found, tuple)
+        return found
+
+    def _work_out_supervised(self, person: Person, settings: OrgSettings) -> tuple[str, ...]:
+        """The people of the units in scope, in unit then file order: for a head all but
+        themselves, for a deputy the staff of their fields."""
         if person.role == "head":
             units = self.subtree(person.unit) if settings.head_supervises == "subtree" else (person.unit,)
-            return tuple(p for u in units for p in self.members(u) if p != person.id)
+            out = list(chain.from_iterable(map(self.members, units)))
+            if person.id in out:
+                out.remove(person.id)  # ids are unique: they appear once
+            return tuple(out)
         if person.role == "deputy":
             units = self.subtree(person.unit) if settings.deputy_supervises == "subtree" else (person.unit,)
             wanted = set(person.fields)
-            return tuple(p for u in units for p in self.members(u)
-                         if self.people[p].role == "staff" and self.people[p].field in wanted)
+            picked: list[str] = []
+            for u in units:
+                ids, fields = self._staff_fields(u)
+                picked.extend(compress(ids, map(wanted.__contains__, fields)))
+            return tuple(picked)
         return ()
+
+    def _staff_fields(self, unit: str) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+        """The staff of ``unit`` (file order) and the field of each."""
+        key = ("staff-fields", unit)
+        found = self._memo.get(key)
+        if found is None:
+            staff = [self.people[p] for p in self.members(unit) if self.people[p].role == "staff"]
+            found = self._memo[key] = (tuple(p.id for p in staff), tuple(p.field for p in staff))
+        return cast("tuple[tuple[str, ...], tuple[str | None, ...]]", found)
 
 
 # --------------------------------------------------------------------------- the file (pydantic)

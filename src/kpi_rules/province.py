@@ -22,8 +22,10 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import importlib
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -113,17 +115,13 @@ def level_counts(outcome: ProvinceResult, span: str | None = None) -> dict[str, 
 # --------------------------------------------------------------------------- order
 
 
-def _reads(bundle: Bundle, province: Province, subject: str) -> list[tuple[str, str]]:
-    """(relation, related subject id) for every relation the subject's rule set declares."""
-    role = province.role_of(subject)
-    rules = bundle.rules_for(role) if role is not None else None
-    if rules is None:
-        return []
+def _reads_through(province: Province, subject: str, relations: Sequence[Any], bundle: Bundle) -> list[tuple[str, str]]:
+    """(relation, related subject id) for every relation of ``relations`` (the subject's rule set's)."""
     out: list[tuple[str, str]] = []
-    for rel in rules.plan.checked.subject.relations:
+    for rel in relations:
         ids = province.related_ids(subject, rel.name, bundle.settings)
         if isinstance(ids, tuple):
-            out.extend((rel.name, i) for i in ids)
+            out.extend(zip(repeat(rel.name), ids))
         elif ids is not None:
             out.append((rel.name, ids))
     return out
@@ -136,32 +134,52 @@ def dependency_order(bundle: Bundle, province: Province) -> tuple[str, ...]:
         DiagnosticError: KR715 for a cycle between subjects, naming both ends and the relations.
     """
     subjects = province.subjects()
-    position = {s: i for i, s in enumerate(subjects)}
-    needs: dict[str, list[tuple[str, str]]] = {s: _reads(bundle, province, s) for s in subjects}
-    waiting = {s: len({t for _, t in needs[s] if t != s}) for s in subjects}
-    readers: dict[str, list[str]] = {s: [] for s in subjects}
+    # Only subjects whose role declares relations read anyone (at scale: the leaders and units).
+    relations: dict[str, Sequence[Any]] = {}
+    for role in {"unit", *(p.role for p in province.people.values())}:
+        rules = bundle.rules_for(role)
+        relations[role] = rules.plan.checked.subject.relations if rules is not None else ()
+    needs: dict[str, list[tuple[str, str]]] = {}
+    for unit in province.units:
+        if relations["unit"]:
+            needs[unit] = _reads_through(province, unit, relations["unit"], bundle)
+    for pid, person in province.people.items():
+        if relations[person.role]:
+            needs[pid] = _reads_through(province, pid, relations[person.role], bundle)
+    waiting: dict[str, int] = {}
+    readers: defaultdict[str, list[str]] = defaultdict(list)
     problems: list[Diagnostic] = []
-    for s in subjects:
-        for rel, t in needs[s]:
+    for s, reads in needs.items():
+        for rel, t in reads:
             if t == s:
                 problems.append(Diagnostic("KR715", f"`{s}` reads itself through `{rel}`", where=f"subject {s}",
                                            hint="a subject cannot depend on its own result"))
-        for t in {t for _, t in needs[s] if t != s}:
+        others = {t for _, t in reads if t != s}
+        waiting[s] = len(others)
+        for t in others:
             readers[t].append(s)
     if problems:
         raise DiagnosticError(problems)
-    ready = [(position[s], s) for s in subjects if waiting[s] == 0]
-    heapq.heapify(ready)
+    # The ready subject of the lowest position next: those ready from the start come in file
+    # order, so only the ones freed later need the heap (a heap of every subject is most of the cost).
+    position = {s: i for i, s in enumerate(subjects)}
+    initial = [i for i, s in enumerate(subjects) if not waiting.get(s)]
+    ready: list[tuple[int, str]] = []
     order: list[str] = []
-    while ready:
-        _, s = heapq.heappop(ready)
+    k = 0
+    while k < len(initial) or ready:
+        if ready and (k == len(initial) or ready[0][0] < initial[k]):
+            s = heapq.heappop(ready)[1]
+        else:
+            s = subjects[initial[k]]
+            k += 1
         order.append(s)
-        for r in readers[s]:
+        for r in readers.get(s, ()):
             waiting[r] -= 1
             if waiting[r] == 0:
                 heapq.heappush(ready, (position[r], r))
     if len(order) < len(subjects):
-        raise DiagnosticError(_cycles(province, needs, set(subjects) - set(order)))
+        raise DiagnosticError(_cycles(province, {s: needs.get(s, []) for s in subjects}, set(subjects) - set(order)))
     return tuple(order)
 
 

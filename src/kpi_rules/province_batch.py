@@ -4,13 +4,14 @@ The same outcome as :func:`kpi_rules.province.evaluate_province` on the same dat
 period results, year results, quota decisions, rejections and notes), organised for size:
 
 1. **Items, one pass.** The items file is read in chunks of ``chunk_size`` rows. Each item is
-   matched to its record (``subject``, ``period``) with a vectorised hash lookup, then sent to
-   the record's *batch group* (role × period, written to a temporary Parquet file in that
-   group's shape: ``id`` + the item fields) or, for records rated one by one, kept in memory.
-2. **Roles without relations** (staff: the vast majority) are rated with
-   :func:`kpi_rules.batch.evaluate_batch`, one columnar batch per role and period, the items of
-   the group streamed from its file. Results stay columns (``totals()``, ``levels()``) until
-   asked for.
+   matched to its record (``subject``, ``period``) with a vectorised hash lookup, then pushed
+   into the record's *batch group* (role × period: an :class:`~kpi_rules.batch_feed.ItemFolder`
+   that folds it into the group's pre-reduced aggregates at once, its owner given as a row, no
+   temporary file) or, for records rated one by one, kept in memory. Rows a batch sends record
+   by record get their items from a second pass over the file, only when there are such rows.
+2. **Roles without relations** (staff: the vast majority) are rated as columnar batches
+   (:mod:`kpi_rules.batch`), one per role and period, fed by that pass. Results stay columns
+   (``totals()``, ``levels()``) until asked for.
 3. **Roles that read relations** (deputies, heads, units) are rated in dependency layers,
    period by period: a rule set whose relations are all ``list of`` and read only ``total``,
    ``level`` and ``rated`` in one columnar batch per role and layer (``relation_plan.py``; level
@@ -21,27 +22,28 @@ period results, year results, quota decisions, rejections and notes), organised 
    subject makes that subject's role go record by record too, so nothing it reads is missing.
 4. Records with an ``on`` day, an override, or a value in a column their rule set does not
    declare go record by record as well (the checks of ``records.py`` then speak for them).
-5. Periods combine into years and the excellent quota applies through
-   :func:`kpi_rules.province.combine_and_rank`, the very code of the JSON run.
+5. Periods combine into years and the excellent quota applies from the batches' columns
+   (:func:`kpi_rules.year_columns.combine_and_rank_columns`: the outcome of
+   :func:`kpi_rules.province.combine_and_rank`, year results built on first access).
 
 Python's cyclic collector is paused for the run (:func:`~kpi_rules.province_tables.collector_paused`).
 
-Explanations (``explain=True``): batch groups are rated with ``explain=True`` and give
-``BatchResult.explanations``; records rated one by one are traced and explained with their
+Explanations (``explain=True``): batch groups, and the batches of leaders and units, are rated
+with ``explain=True`` (the leaders' lines are their batch's with the related subjects spliced in:
+:mod:`kpi_rules.province_explain`); records rated one by one are traced and explained with their
 record; years are explained from their combined result. :func:`write_explanations` writes them
-as JSON lines.
+as JSON lines (UTF-8 bytes).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import chain, repeat
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -50,6 +52,7 @@ import numpy as np
 
 from kpi_rules import nodes
 from kpi_rules.batch import DEFAULT_CHUNK, BatchResult
+from kpi_rules.batch_feed import ItemFolder, start_batch
 from kpi_rules.bundle import Bundle
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.engine import RuleSet
@@ -69,10 +72,13 @@ from kpi_rules.province import (
     dependency_order,
     rejected_read_note,
 )
+from kpi_rules.province_explain import LeaderBatch, LeaderRecords, write_leader_lines, write_year_lines
 from kpi_rules.province_tables import ITEM_KEYS, ProvinceTables, collector_paused, iter_item_batches
+from kpi_rules.related_view import PeriodView, RelatedCodes, SubjectCodes
 from kpi_rules.relation_plan import member_names, only_related_fields, relation_plan
 from kpi_rules.results import RELATED_FIELDS, RelatedResult, Result, SubjectRecord
 from kpi_rules.trace import FullTracer
+from kpi_rules.year_columns import combine_and_rank_columns
 
 __all__ = ["TablesRun", "evaluate_province_tables", "write_explanations"]
 
@@ -91,6 +97,8 @@ class TablesRun:
     record_rows: int = 0
     explain: bool = False
     lang: str = "vi"
+    #: With explanations: leaders and units rated in columnar batches of their derived plans.
+    leaders: list[LeaderBatch] = field(default_factory=list)
 
     def explanations(self) -> Iterator[Explanation]:
         """Every period result's explanation (period by period, batch groups first), then every year's."""
@@ -102,13 +110,16 @@ class TablesRun:
             for explanation in batch.explanations:
                 done.add((explanation.subject.id, period))
                 yield explanation
+        for leaders in self.leaders:
+            done.update((subject, leaders.period) for subject in leaders.subjects)
+            yield from leaders.explanations(self.lang)
         plans = {role: rr.rules.plan for role, rr in outcome.bundle.roles.items()}
-        for key, record in outcome.records.items():
-            if key in done:
+        for key in outcome.records:
+            if key in done:  # (a leader's record is rebuilt when read)
                 continue
             result = outcome.results[key]
             plan = plans[outcome.province.role_of(key[0]) or ""]
-            yield explain_result(result, plan, self.lang, record=record)
+            yield explain_result(result, plan, self.lang, record=outcome.records[key])
         for (subject, _), result in outcome.years.items():
             yield explain_result(result, plans[outcome.province.role_of(subject) or ""], self.lang)
 
@@ -123,21 +134,26 @@ def write_explanations(run: TablesRun, path: str | Path, *, advice: bool = False
     outcome = run.outcome
     plans = {role: rr.rules.plan for role, rr in outcome.bundle.roles.items()}
     count = 0
-    with collector_paused(), open(path, "w", encoding="utf-8") as out:
+    # Written as UTF-8 bytes: the staff lines are joined as bytes from the columns
+    # (``explanation_bytes``), about twice as fast as text through a text file.
+    with collector_paused(), open(path, "wb") as out:
         for batch in run.batches.values():
-            for line in batch.explanation_lines(advice=advice):
-                out.write(line)
+            lines = (line.encode() for line in batch.explanation_lines(advice=True)) if advice \
+                else batch.explanation_bytes()
+            for data in lines:
+                out.write(data)
                 count += 1
-        for key, record in outcome.records.items():
+        count += write_leader_lines(out, run.leaders, run.lang, advice=advice)
+        led = {(subject, b.period) for b in run.leaders for subject in b.subjects}
+        for key in outcome.records:
+            if key in led:  # written above (a leader's record is rebuilt when read)
+                continue
             plan = plans[outcome.province.role_of(key[0]) or ""]
+            record = outcome.records[key]
             for line in explanation_lines([(outcome.results[key], record)], plan, run.lang, advice=advice):
-                out.write(line)
+                out.write(line.encode())
                 count += 1
-        for (subject, _), result in outcome.years.items():
-            plan = plans[outcome.province.role_of(subject) or ""]
-            for line in explanation_lines([(result, None)], plan, run.lang, advice=advice):
-                out.write(line)
-                count += 1
+        count += write_year_lines(out, outcome, plans, run.lang, advice=advice)
     return count
 
 
@@ -150,6 +166,8 @@ class _Results(Mapping[tuple[str, str], Result]):
     def __init__(self) -> None:
         self.eager: dict[tuple[str, str], Result] = {}
         self.lazy: dict[tuple[str, str], tuple[BatchResult, int]] = {}
+        #: Every batch whose accepted rows are in ``lazy`` (what years and quota read).
+        self.batches: list[BatchResult] = []
 
     def __getitem__(self, key: tuple[str, str]) -> Result:
         found = self.eager.get(key)
@@ -167,6 +185,11 @@ class _Results(Mapping[tuple[str, str], Result]):
 
     def __len__(self) -> int:
         return len(self.eager) + len(self.lazy)
+
+    def from_batches(self) -> bool:
+        """Whether the lazy results are exactly the accepted rows of :attr:`batches` and none is
+        also rated one by one (then years and quota can be read from the batches' columns)."""
+        return sum(len(b) for b in self.batches) == len(self.lazy) and not any(k in self.lazy for k in self.eager)
 
 
 # --------------------------------------------------------------------------- the run
@@ -191,8 +214,8 @@ def evaluate_province_tables(
         explain: keep what explanations need (:meth:`TablesRun.explanations`).
         lang: language of the explanations.
         chunk_size: task items read (and reduced) at a time; memory is bounded by the people.
-        workdir: where the items of each batch group are written while the run lasts (a
-            temporary directory by default, removed at the end).
+        workdir: unused (kept for compatibility): the items are no longer written anywhere,
+            each chunk is folded into its batch group as it is read.
         progress: called with the number of records done, as they are rated.
         record_subjects: subjects rated record by record whatever their role, so that
             ``outcome.records`` holds their typed records (``explain_subject`` needs them).
@@ -233,26 +256,30 @@ def _evaluate(bundle: Bundle, tables: ProvinceTables, explain: bool, lang: str, 
         role = province.role_of(subject) or ""
         if role in columnar_roles and not special[i] and not undeclared[i]:
             route[i] = groups.setdefault((role, period), len(groups))
-    own = tempfile.mkdtemp(prefix="kpi-province-") if workdir is None else None
-    folder = Path(own) if own is not None else Path(workdir)  # type: ignore[arg-type]
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        start = time.perf_counter()
-        parts = _partition_items(tables, subjects, periods_col, route, groups, folder, chunk_size)
-        timings["items"] = time.perf_counter() - start
-        return _rate(bundle, tables, plans, order, groups, route, ~special & ~undeclared, parts, names, inputs,
-                     explain, lang, chunk_size, timings, progress)
-    finally:
-        if own is not None:
-            shutil.rmtree(own, ignore_errors=True)
+    start = time.perf_counter()
+    feeds = _group_feeds(bundle, tables, groups, route, names, inputs, explain, lang)
+    parts = _partition_items(tables, subjects, periods_col, route, groups, feeds, chunk_size)
+    timings["items"] = time.perf_counter() - start
+    return _rate(bundle, tables, plans, order, groups, route, ~special & ~undeclared, parts, names, inputs,
+                 explain, lang, chunk_size, timings, progress)
+
+
+@dataclass
+class _Feed:
+    """A batch group: its records rows, its persons table, and (when its rule set has a list
+    input) the batch its items are pushed into as the items file is read."""
+
+    rows: np.ndarray[Any, Any]
+    persons: Any
+    folder: ItemFolder | None
 
 
 @dataclass
 class _Parts:
-    """Where the items went: a file per batch group, lists per record rated one by one, orphans."""
+    """Where the items went: each batch group's batch (folded as read), lists per record rated
+    one by one, orphans."""
 
-    files: dict[int, Path]
-    fields: tuple[str, ...]
+    feeds: dict[int, _Feed]
     listed: dict[int, list[dict[str, Any]]]
     orphans: list[tuple[str, str]]
     #: Items read as text (CSV): numbers and booleans are typed when a record is built.
@@ -273,7 +300,8 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
     typed_records: dict[tuple[str, str], SubjectRecord] = {}
     rejected: list[Rejection] = list(tables.rejected)
     notes: list[Diagnostic] = []
-    views: dict[str, dict[str, RelatedResult]] = {}
+    codes = SubjectCodes(province)
+    views: dict[str, PeriodView] = {}
     batches: dict[tuple[str, str], BatchResult] = {}
     columnar_rows = 0
     for subject, period in parts.orphans:
@@ -282,45 +310,36 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
             hint="add the record of that subject and period, or remove its items"),)))
     start = time.perf_counter()
     for (role, period), g in groups.items():
-        rows = np.flatnonzero(route == g)
+        feed = parts.feeds[g]
+        rows = feed.rows
         plan = plans[role]
-        persons = _persons(records, rows, plan, names, inputs)
-        items_src: Any = parts.files.get(g)
-        if _list_names(plan) and items_src is None:
-            items_src = _empty_items(plan)
-        elif explain and items_src is not None:
-            # Streamed items are reduced and dropped; an explanation's record (and its next-level
-            # advice) needs them, so with explanations a group's items are held in memory.
-            import pyarrow.parquet as pq
-
-            items_src = pq.read_table(items_src)
-        rules = bundle.rules_for(role)
-        assert rules is not None
-        # The rule set, not its plan: a bound catalogue's product checks apply as record by record.
-        batch = rules.evaluate_batch(persons, items=items_src if _list_names(plan) else None, explain=explain,
-                                     lang=lang, chunk_size=chunk_size)
+        if feed.folder is not None:
+            # Items were folded as the items file was read (held whole with explanations: an
+            # explanation's record and its next-level advice list them).
+            batch = feed.folder.finish()
+        else:
+            rules = bundle.rules_for(role)
+            assert rules is not None
+            # The rule set, not its plan: a bound catalogue's product checks apply as record by record.
+            batch = rules.evaluate_batch(feed.persons, explain=explain, lang=lang, chunk_size=chunk_size)
+        feed.folder = None
         batches[(role, period)] = batch
         columnar_rows += batch.columnar_rows
         ids = [subjects[i] for i in rows.tolist()]
-        view = views.setdefault(period, {})
+        view = views.get(period)
+        if view is None:
+            view = views[period] = PeriodView(codes, names)
         gone = _batch_rejections(batch, ids)
         for subject, diagnostics in gone.items():
             rejected.append(Rejection(subject, period, diagnostics))
             view[subject] = RelatedResult(subject, note=REJECTED, name=province.name_of(subject))
         kept = [(i, s) for i, s in zip(rows.tolist(), ids) if s not in gone]
-        totals, levels, decisions = batch.totals(), batch.levels(), batch.decisions()
-        assert len(totals) == len(kept), "a batch gives one result per accepted record"
-        provenance = plan.provenance
-        for position, ((i, subject), total, level) in enumerate(zip(kept, totals, levels)):
+        assert len(batch) == len(kept), "a batch gives one result per accepted record"
+        # Years and quota read the batch's columns (year_columns.py): no Result per row here.
+        results.batches.append(batch)
+        for position, (i, subject) in enumerate(kept):
             results.lazy[(subject, period)] = (batch, position)
-            # What combining periods reads of a period result (status, total, decision, name):
-            # the criteria tree and values are built only when asked for.
-            light[(subject, period)] = Result(subject, "rated" if total is not None else "insufficient_data",
-                                              provenance, total, None, decisions[position], subject_name=names[i],
-                                              period=period)
-            rated = total is not None
-            view[subject] = RelatedResult(subject, total, level, rated, MappingProxyType({}),
-                                          None if rated else INSUFFICIENT, names[i])
+        view.add_rows([s for _, s in kept], [i for i, _ in kept], batch)
         if progress is not None:
             progress(len(rows))
     timings["batch"] = time.perf_counter() - start
@@ -329,23 +348,32 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
     minus = np.flatnonzero(route < 0)
     for i in minus.tolist():
         one_by_one.setdefault(periods_col[i], {})[subjects[i]] = i
-    rows_py = dict(zip(minus.tolist(), records.take(minus).to_pylist())) if len(minus) else {}
+    rows_py = _LazyRows(records, minus)
     relations = {role: tuple(rr.rules.plan.checked.subject.relations) for role, rr in bundle.roles.items()}
-    layers = _layers(bundle, province, order)
-    derived = {} if explain or not only_related_fields(bundle) else {
+    related = RelatedCodes(province, bundle.settings, codes)
+    layers = _layers(bundle, province, order, related)
+    derived = {} if not only_related_fields(bundle) else {
         role: d for role, rr in bundle.roles.items() if (d := relation_plan(rr.rules.plan)) is not None}
     layered: dict[int, list[str]] = {}
     for subject in order:
         layered.setdefault(layers.get(subject, 0), []).append(subject)
+    layer_codes = {layer: np.fromiter((codes.code[s] for s in members), np.int64, len(members))
+                   for layer, members in layered.items()}
     state = _RecordState(bundle, province, relations, rows_py, parts, names, inputs, explain, results, light,
-                         typed_records, rejected, notes, progress)
+                         typed_records, rejected, notes, progress, records, related)
+    state.lang = lang
     for period in sorted({*periods_col}):
-        view = views.setdefault(period, {})
+        view = views.get(period)
+        if view is None:
+            view = views[period] = PeriodView(codes, names)
         rows_here = one_by_one.get(period, {})
         for layer in sorted(layered):
             together: dict[str, list[tuple[str, int]]] = {}
-            for subject in layered[layer]:
-                if subject in view:
+            in_layer = layered[layer]
+            # those of the layer not yet in the view (not rated in a batch), in order
+            for k in np.flatnonzero(~view.columnar[layer_codes[layer]]).tolist():
+                subject = in_layer[k]
+                if subject in view.eager:
                     continue
                 role = province.role_of(subject) or ""
                 rules = bundle.rules_for(role)
@@ -355,7 +383,8 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
                                                   name=province.name_of(subject))
                     continue
                 i = found
-                if role in derived and plain[i] and _all_rated(province, bundle, relations[role], subject, view):
+                if role in derived and plain[i] and all(view.all_ok(related.of(subject, rel.name))
+                                                        for rel in relations[role]):
                     together.setdefault(role, []).append((subject, i))
                     continue
                 state.one(subject, i, period, view)
@@ -365,14 +394,17 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
                 columnar_rows += state.related_batch(rules, derived[role], members, period, view, chunk_size)
     timings["records"] = time.perf_counter() - start
     start = time.perf_counter()
-    light.update(results.eager)
-    years, quota, stages = combine_and_rank(bundle, province, light)
+    years, quota, stages = combine_and_rank_columns(bundle, province, results.batches, results.eager) \
+        if results.from_batches() else combine_and_rank(bundle, province, results)
     timings["years_quota"] = time.perf_counter() - start
     periods = tuple(sorted({*periods_col}))
-    outcome = ProvinceResult(province, bundle, periods, results, MappingProxyType(typed_records),
+    outcome = ProvinceResult(province, bundle, periods, results,
+                             LeaderRecords(typed_records, state.leaders) if state.leaders
+                             else MappingProxyType(typed_records),
                              MappingProxyType(years), tuple(rejected), tuple(notes), order, quota,
                              MappingProxyType(stages))
-    return TablesRun(outcome, timings, batches, columnar_rows, len(results) - columnar_rows, explain, lang)
+    return TablesRun(outcome, timings, batches, columnar_rows, len(results) - columnar_rows, explain, lang,
+                     state.leaders)
 
 
 class _RecordState:
@@ -382,13 +414,18 @@ class _RecordState:
                  rows: Mapping[int, dict[str, Any]], parts: _Parts, names: list[str | None], inputs: tuple[str, ...],
                  explain: bool, results: _Results, light: dict[tuple[str, str], Result],
                  typed_records: dict[tuple[str, str], SubjectRecord], rejected: list[Rejection],
-                 notes: list[Diagnostic], progress: Callable[[int], None] | None) -> None:
+                 notes: list[Diagnostic], progress: Callable[[int], None] | None, records: Any,
+                 related: RelatedCodes) -> None:
         self.bundle, self.province, self.relations, self.rows = bundle, province, relations, rows
         self.parts, self.names, self.inputs, self.explain = parts, names, inputs, explain
         self.results, self.light, self.typed_records = results, light, typed_records
         self.rejected, self.notes, self.progress = rejected, notes, progress
+        self.records, self.related = records, related
+        #: With explanations: the language, and the batches of related subjects to explain.
+        self.lang = "vi"
+        self.leaders: list[LeaderBatch] = []
 
-    def one(self, subject: str, i: int, period: str, view: dict[str, RelatedResult]) -> None:
+    def one(self, subject: str, i: int, period: str, view: PeriodView) -> None:
         """Rate one record exactly as ``evaluate_province`` does (same checks, notes, rejections)."""
         province, bundle = self.province, self.bundle
         role = province.role_of(subject) or ""
@@ -432,11 +469,89 @@ class _RecordState:
                                       None if rated else INSUFFICIENT, name)
 
     def related_batch(self, rules: RuleSet, derived: Plan, members: list[tuple[str, int]], period: str,
-                      view: dict[str, RelatedResult], chunk_size: int) -> int:
+                      view: PeriodView, chunk_size: int) -> int:
         """Rate subjects of one role and one dependency layer in one columnar batch of ``derived``
         (their relations as list inputs of related results, every one rated). A record the batch
         rejects is rated again one by one, so its diagnostics are those of the JSON run. Returns
         the number of rows the columns decided."""
+        found = self._batch_of_columns(rules, derived, members, view, chunk_size)
+        aside: set[str] = set()
+        batched = members
+        if found is None:
+            batch = self._batch_of_dicts(rules, derived, members, view, chunk_size)
+        else:
+            batch, aside, batched = found
+        gone = set(batch.rejected_ids)
+        kept = [(s, i) for s, i in batched if s not in gone]  # in the batch's order
+        assert len(batch) == len(kept), "a batch gives one result per accepted record"
+        if self.explain:
+            self.leaders.append(_leader_batch(self, rules, batch, kept, period, view))
+        self.results.batches.append(batch)
+        position_of = {s: k for k, (s, _) in enumerate(kept)}
+        for subject, _ in members:  # results in the order of the layer, as rated one by one
+            if subject in position_of:
+                self.results.lazy[(subject, period)] = (batch, position_of[subject])
+        view.add_rows([s for s, _ in kept], [i for _, i in kept], batch)
+        for subject, i in members:
+            if subject in gone or subject in aside:
+                self.one(subject, i, period, view)
+        if self.progress is not None:
+            self.progress(len(kept))
+        return batch.columnar_rows
+
+    def _batch_of_columns(self, rules: RuleSet, derived: Plan, members: list[tuple[str, int]], view: PeriodView,
+                          chunk_size: int) -> tuple[BatchResult, set[str], list[tuple[str, int]]] | None:
+        """The leaders' batch from tables: the records rows, their own items (held as dicts for
+        the records rated one by one) and each relation as an item table of the related
+        subjects' columns (exact totals). Also the members left aside, to rate one by one: those
+        with an item field their rule set does not declare (which the record checks reject), and
+        the members batched, in the batch's order: by id (increasing ids prove the batch has no
+        duplicate without hashing them). None when the rule set has several lists of its own or
+        the items do not make a table."""
+        import pyarrow as pa
+
+        plan = rules.plan
+        own = _list_names(plan)
+        if len(own) > 1:
+            return None
+        role = self.province.role_of(members[0][0]) or ""
+        aside: set[str] = set()
+        items: dict[str, Any] = {}
+        if own:
+            list_decl = plan.inputs[own[0]].type
+            assert isinstance(list_decl, nodes.ListType)
+            declared = [d.name for d in plan.checked.records[list_decl.item].inputs]
+            known = set(declared)
+            ids: list[str] = []
+            picked: list[dict[str, Any]] = []
+            for subject, i in members:
+                listed = self.parts.listed.get(i, [])
+                if listed and not known.issuperset(chain.from_iterable(listed)):  # every key of every item
+                    aside.add(subject)
+                    continue
+                ids.extend(repeat(subject, len(listed)))
+                picked.extend(listed)
+            cells = {f: [item.get(f) for item in picked] for f in declared}
+            try:
+                items[own[0]] = pa.table({"id": pa.array(ids, pa.string()),
+                                          **{f: pa.array(values) for f, values in cells.items()}})
+            except (pa.ArrowException, TypeError, ValueError):
+                return None
+        batched = sorted(((s, i) for s, i in members if s not in aside), key=lambda m: m[0])
+        owners = [s for s, _ in batched]
+        for rel in self.relations[role]:
+            items[rel.name] = view.items_table(owners, [self.related.of(s, rel.name) for s in owners])
+        persons = _persons(self.records, np.fromiter((i for _, i in batched), np.int64, len(batched)), derived,
+                           self.names, self.inputs)
+        batch = RuleSet(derived, rules.catalogue).evaluate_batch(persons, items=items, explain=self.explain,
+                                                                 lang=self.lang, chunk_size=max(chunk_size, len(batched)))
+        return batch, aside, batched
+
+    def _batch_of_dicts(self, rules: RuleSet, derived: Plan, members: list[tuple[str, int]], view: PeriodView,
+                        chunk_size: int) -> BatchResult:
+        """The leaders' batch from record dicts, related results as item dicts (when
+        :meth:`_batch_of_columns` cannot: several lists of the rule set's own, or items that
+        make no table)."""
         province, bundle = self.province, self.bundle
         plan = rules.plan
         role = province.role_of(members[0][0]) or ""
@@ -451,54 +566,84 @@ class _RecordState:
                 assert isinstance(ids, tuple)
                 values[rel.name] = [{"total": view[x].total, "level": view[x].level, "rated": True} for x in ids]
             raws.append(raw)
-        batch = RuleSet(derived, rules.catalogue).evaluate_batch(raws, chunk_size=max(chunk_size, len(raws)))
-        gone = set(batch.rejected_ids)
-        kept = [(s, i) for s, i in members if s not in gone]
-        totals, levels, decisions = batch.totals(), batch.levels(), batch.decisions()
-        assert len(totals) == len(kept), "a batch gives one result per accepted record"
-        for position, ((subject, i), total, level) in enumerate(zip(kept, totals, levels)):
-            key = (subject, period)
-            self.results.lazy[key] = (batch, position)
-            self.light[key] = Result(subject, "rated" if total is not None else "insufficient_data",
-                                     derived.provenance, total, None, decisions[position],
-                                     subject_name=self.names[i], period=period)
-            rated = total is not None
-            view[subject] = RelatedResult(subject, total, level, rated, MappingProxyType({}),
-                                          None if rated else INSUFFICIENT, self.names[i])
-        for subject, i in members:
-            if subject in gone:
-                self.one(subject, i, period, view)
-        if self.progress is not None:
-            self.progress(len(kept))
-        return batch.columnar_rows
+        return RuleSet(derived, rules.catalogue).evaluate_batch(raws, explain=self.explain, lang=self.lang,
+                                                                chunk_size=max(chunk_size, len(raws)))
 
 
-def _layers(bundle: Bundle, province: Any, order: tuple[str, ...]) -> dict[str, int]:
+def _leader_batch(state: _RecordState, rules: RuleSet, batch: BatchResult, kept: list[tuple[str, int]],
+                  period: str, view: PeriodView) -> LeaderBatch:
+    """What explains the subjects of a related batch: their related results as the record path
+    gives them to the record (read from ``view`` when asked), and their records rebuilt."""
+    province, bundle, plan = state.province, state.bundle, rules.plan
+    relations = state.relations.get(province.role_of(kept[0][0]) or "", ()) if kept else ()
+    row_of = dict(kept)
+
+    def related(subject: str) -> dict[str, tuple[RelatedResult, ...] | RelatedResult | None]:
+        out: dict[str, tuple[RelatedResult, ...] | RelatedResult | None] = {}
+        for rel in relations:
+            ids = province.related_ids(subject, rel.name, bundle.settings)
+            if isinstance(ids, tuple):
+                out[rel.name] = tuple(view[x] for x in ids)
+            else:
+                out[rel.name] = view[ids] if ids is not None else None
+        return out
+
+    def record(subject: str) -> SubjectRecord:
+        i = row_of[subject]
+        typed = rules.record(_raw_record(state.rows[i], plan, state.names[i], state.inputs,
+                                         state.parts.listed.get(i, []), state.parts.text))
+        return dataclasses.replace(typed, related=MappingProxyType(related(subject)), period=period)
+
+    return LeaderBatch(plan, period, batch, [s for s, _ in kept], related, record)
+
+
+class _LazyRows(Mapping[int, dict[str, Any]]):
+    """The records rows of the subjects rated one by one, as dicts, read on first use (the
+    leaders' batches read the records table itself)."""
+
+    def __init__(self, records: Any, rows: np.ndarray[Any, Any]) -> None:
+        self.records, self.rows = records, rows
+        self._rows: dict[int, dict[str, Any]] | None = None
+
+    def _all(self) -> dict[int, dict[str, Any]]:
+        if self._rows is None:
+            self._rows = dict(zip(self.rows.tolist(), self.records.take(self.rows).to_pylist())) \
+                if len(self.rows) else {}
+        return self._rows
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _layers(bundle: Bundle, province: Any, order: tuple[str, ...], related: RelatedCodes) -> dict[str, int]:
     """Dependency depth of each subject: 0 reads nobody, else one more than the deepest it reads.
     Subjects of one layer never read each other, so a layer can be rated at once."""
     depth: dict[str, int] = {}
     relations = {role: rr.rules.plan.checked.subject.relations for role, rr in bundle.roles.items()}
+    codes = related.codes
+    deep = np.zeros(codes.size, dtype=np.int64)  # depth by subject code, for list relations
     for subject in order:
         deepest = -1
         for rel in relations.get(province.role_of(subject) or "", ()):
-            ids = province.related_ids(subject, rel.name, bundle.settings)
-            for other in ids if isinstance(ids, tuple) else (ids,) if ids is not None else ():
+            many = related.of(subject, rel.name)
+            if many is not None:
+                if len(many):
+                    deepest = max(deepest, int(deep[many].max()))
+                continue
+            other = province.related_ids(subject, rel.name, bundle.settings)
+            if other is not None:
                 deepest = max(deepest, depth.get(other, 0))
         depth[subject] = deepest + 1
+        k = codes.code.get(subject)
+        if k is not None:
+            deep[k] = deepest + 1
     return depth
-
-
-def _all_rated(province: Any, bundle: Bundle, relations: tuple[nodes.RelationDecl, ...], subject: str,
-               view: Mapping[str, RelatedResult]) -> bool:
-    for rel in relations:
-        ids = province.related_ids(subject, rel.name, bundle.settings)
-        if not isinstance(ids, tuple):
-            return False
-        for other in ids:
-            seen = view.get(other)
-            if seen is None or not seen.rated or seen.total is None or seen.level is None:
-                return False
-    return True
 
 
 # --------------------------------------------------------------------------- routing
@@ -557,73 +702,132 @@ def _undeclared_rows(records: Any, plans: Mapping[str, Plan], province: Any, sub
 # --------------------------------------------------------------------------- items
 
 
-def _partition_items(tables: ProvinceTables, subjects: list[str], periods: list[str], route: np.ndarray[Any, Any],
-                     groups: Mapping[tuple[str, str], int], folder: Path, chunk_size: int) -> _Parts:
-    """One pass over the items: each batch group's items to its Parquet file (``id`` + fields),
-    the items of records rated one by one to memory, and the (subject, period) of items whose
-    record does not exist (a record rejected at load has its items dropped with it)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+def _group_feeds(bundle: Bundle, tables: ProvinceTables, groups: Mapping[tuple[str, str], int],
+                 route: np.ndarray[Any, Any], names: list[str | None], inputs: tuple[str, ...], explain: bool,
+                 lang: str) -> dict[int, _Feed]:
+    """Each batch group's rows and persons, and the batch its items will be pushed into."""
+    records = tables.records
+    by_group = np.argsort(route, kind="stable")
+    bounds = np.searchsorted(route[by_group], np.arange(len(groups) + 1))
+    feeds: dict[int, _Feed] = {}
+    for (role, _), g in groups.items():
+        rows = by_group[bounds[g]:bounds[g + 1]]
+        rules = bundle.rules_for(role)
+        assert rules is not None
+        persons = _persons(records, rows, rules.plan, names, inputs)
+        # The rule set, not its plan: a bound catalogue's product checks apply as record by record.
+        folder = start_batch(rules, persons, explain=explain, lang=lang) if _list_names(rules.plan) else None
+        feeds[g] = _Feed(rows, persons, folder)
+    return feeds
 
-    parts = _Parts({}, (), {}, [])
+
+def _partition_items(tables: ProvinceTables, subjects: list[str], periods: list[str], route: np.ndarray[Any, Any],
+                     groups: Mapping[tuple[str, str], int], feeds: Mapping[int, _Feed], chunk_size: int) -> _Parts:
+    """One pass over the items: each chunk's items of a batch group pushed into the group's
+    batch (owners known as records rows: no id is matched again), the items of records rated one
+    by one kept as lists, and the (subject, period) of items whose record does not exist (a
+    record rejected at load has its items dropped with it). Then each batch is closed, and when
+    some of their rows go record by record the items file is read once more for those rows."""
+    import pyarrow as pa
+
+    parts = _Parts(dict(feeds), {}, [])
     if tables.items is None:
+        for feed in feeds.values():
+            if feed.folder is not None:
+                feed.folder.close()
         return parts
     parts.text = tables.items.suffix.lower() == ".csv"
-    # (subject, period) → records row, as a dense table over subject and period codes
-    subject_code = {s: k for k, s in enumerate(dict.fromkeys(subjects))}
-    period_code = {p: k for k, p in enumerate(sorted(set(periods)))}
-    row_table = np.full((len(subject_code), max(1, len(period_code))), -1, dtype=np.int64)
-    for i, (s, p) in enumerate(zip(subjects, periods)):
-        row_table[subject_code[s], period_code[p]] = i
+    locate = _Locate(subjects, periods, route, str(tables.items))
+    local = np.full(len(subjects), -1, dtype=np.int64)  # records row -> row in its group's batch
+    for feed in feeds.values():
+        local[feed.rows] = np.arange(len(feed.rows), dtype=np.int64)
     rejected_keys = {(r.subject, r.period) for r in tables.rejected}
-    writers: dict[int, Any] = {}
     orphans: dict[tuple[str, str], None] = {}
-    try:
-        for batch in iter_item_batches(tables.items, chunk_size):
-            names = batch.schema.names
-            missing = [c for c in ITEM_KEYS if c not in names]
-            if missing:
-                raise DiagnosticError([Diagnostic("KR731", "the items table has no column "
-                                                  + ", ".join(f"`{c}`" for c in missing), where=str(tables.items))])
-            subject = batch.column(names.index("subject"))
-            period = batch.column(names.index("period"))
-            fields = [n for n in names if n not in ITEM_KEYS]
-            parts.fields = tuple(fields)
-            si = _codes(subject, subject_code)
-            pi = _codes(period, period_code)
-            subject = pc.cast(subject, pa.string()) if not pa.types.is_dictionary(subject.type) else subject
-            period = pc.cast(period, pa.string()) if not pa.types.is_dictionary(period.type) else period
-            known = (si >= 0) & (pi >= 0)
-            row = np.where(known, row_table[np.maximum(si, 0), np.maximum(pi, 0)], -1)
-            target = np.where(row >= 0, route[np.maximum(row, 0)], -2)
-            target[row < 0] = -2
-            shaped = pa.RecordBatch.from_arrays([subject, *(batch.column(names.index(f)) for f in fields)],
-                                                names=["id", *fields])
-            for g in np.unique(target).tolist():
-                mask = target == g
-                if g == -2:
-                    for s, p in zip(subject.filter(pa.array(mask)).to_pylist(), period.filter(pa.array(mask)).to_pylist()):
-                        if (s, p) not in rejected_keys:
-                            orphans.setdefault((str(s), str(p)), None)
-                elif g == -1:
-                    picked = batch.filter(pa.array(mask))
-                    owners = row[mask].tolist()
-                    for owner, item in zip(owners, picked.select(fields).to_pylist()):
-                        parts.listed.setdefault(owner, []).append({k: v for k, v in item.items() if v is not None})
-                else:
-                    part = shaped if bool(mask.all()) else shaped.filter(pa.array(mask))
-                    writer = writers.get(g)
-                    if writer is None:
-                        path = folder / f"group-{g}.parquet"
-                        writer = writers[g] = pq.ParquetWriter(path, part.schema, compression="lz4")
-                        parts.files[g] = path
-                    writer.write_batch(part)
-    finally:
-        for writer in writers.values():
-            writer.close()
+    for batch in iter_item_batches(tables.items, chunk_size):
+        row, target, shaped = locate(batch)
+        for g in _present(target):
+            mask = target == g
+            if g == -2:
+                subject, period = (batch.column(batch.schema.get_field_index(k)) for k in ITEM_KEYS)
+                picked = pa.array(mask)
+                for s, p in zip(subject.filter(picked).to_pylist(), period.filter(picked).to_pylist()):
+                    if (s, p) not in rejected_keys:
+                        orphans.setdefault((str(s), str(p)), None)
+            elif g == -1:
+                _listed(parts.listed, shaped.filter(pa.array(mask)), row[mask])
+            else:
+                folder = feeds[g].folder
+                if folder is not None:
+                    every = bool(mask.all())
+                    folder.feed(shaped if every else shaped.filter(pa.array(mask)),
+                                owners=local[row] if every else local[row[mask]])
     parts.orphans = list(orphans)
+    wanted = np.zeros(len(subjects), dtype=np.bool_)
+    for feed in feeds.values():
+        if feed.folder is not None:
+            wanted[feed.rows[feed.folder.close()]] = True
+    if wanted.any():
+        # Rows going record by record need their items as lists: one more pass, for them only.
+        for batch in iter_item_batches(tables.items, chunk_size):
+            row, target, shaped = locate(batch)
+            hit = (target >= 0) & wanted[np.maximum(row, 0)]
+            for g in _present(target[hit]):
+                mask = hit & (target == g)
+                folder = feeds[g].folder
+                if folder is not None:
+                    folder.refeed(shaped.filter(pa.array(mask)), owners=local[row[mask]])
     return parts
+
+
+def _listed(listed: dict[int, list[dict[str, Any]]], items: Any, owners: np.ndarray[Any, Any]) -> None:
+    """Items of records rated one by one as dicts (absent fields left out), appended to each
+    owner's list a run of equal owners at a time (a record's items come together)."""
+    rows = items.to_pylist()
+    if any(column.null_count for column in items.columns):
+        rows = [{k: v for k, v in item.items() if v is not None} for item in rows]
+    if not rows:
+        return
+    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1]))).tolist()
+    ends = starts[1:] + [len(rows)]
+    for owner, start, end in zip(owners[starts].tolist(), starts, ends):
+        listed.setdefault(owner, []).extend(rows[start:end])
+
+
+class _Locate:
+    """The records row (-1: none) and batch group (-1: rated one by one, -2: no record) of each
+    item of a chunk, and the chunk's item fields (without ``subject`` and ``period``)."""
+
+    def __init__(self, subjects: list[str], periods: list[str], route: np.ndarray[Any, Any], where: str) -> None:
+        # (subject, period) -> records row, as a dense table over subject and period codes
+        self.subject_code = {s: k for k, s in enumerate(dict.fromkeys(subjects))}
+        self.period_code = {p: k for k, p in enumerate(sorted(set(periods)))}
+        self.row_table = np.full((len(self.subject_code), max(1, len(self.period_code))), -1, dtype=np.int64)
+        self.row_table[np.fromiter((self.subject_code[s] for s in subjects), np.int64, len(subjects)),
+                       np.fromiter((self.period_code[p] for p in periods), np.int64, len(periods))] = \
+            np.arange(len(subjects), dtype=np.int64)
+        self.route = route
+        self.where = where
+
+    def __call__(self, batch: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], Any]:
+        names = batch.schema.names
+        missing = [c for c in ITEM_KEYS if c not in names]
+        if missing:
+            raise DiagnosticError([Diagnostic("KR731", "the items table has no column "
+                                              + ", ".join(f"`{c}`" for c in missing), where=self.where)])
+        si = _codes(batch.column(names.index("subject")), self.subject_code)
+        pi = _codes(batch.column(names.index("period")), self.period_code)
+        known = (si >= 0) & (pi >= 0)
+        row = np.where(known, self.row_table[np.maximum(si, 0), np.maximum(pi, 0)], -1)
+        target = np.where(row >= 0, self.route[np.maximum(row, 0)], -2)
+        shaped = batch.select([k for k, n in enumerate(names) if n not in ITEM_KEYS])
+        return row, target, shaped
+
+
+def _present(target: np.ndarray[Any, Any]) -> list[int]:
+    """The distinct values (from -2 up) of a chunk's item targets, with a count instead of a sort."""
+    if not len(target):
+        return []
+    return (np.flatnonzero(np.bincount(target + 2)) - 2).tolist()
 
 
 def _codes(column: Any, keys: Mapping[str, int]) -> np.ndarray[Any, Any]:
@@ -642,16 +846,6 @@ def _codes(column: Any, keys: Mapping[str, int]) -> np.ndarray[Any, Any]:
     if not len(distinct):
         return np.full(len(codes), -1, dtype=np.int64)
     return np.where(codes >= 0, distinct[np.maximum(codes, 0)], -1)
-
-
-def _empty_items(plan: Plan) -> Any:
-    """An empty item table in the plan's shape (a group whose records have no items)."""
-    import pyarrow as pa
-
-    list_decl = next(d for d in plan.checked.subject.inputs if isinstance(d.type, nodes.ListType))
-    assert isinstance(list_decl.type, nodes.ListType)
-    fields = [d.name for d in plan.checked.records[list_decl.type.item].inputs]
-    return pa.table({"id": pa.array([], pa.string()), **{f: pa.array([], pa.string()) for f in fields}})
 
 
 # --------------------------------------------------------------------------- records

@@ -40,6 +40,7 @@ from typing import Any
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.org import _PERIOD, Province, Rejection, province_from_data
 from kpi_rules.safe_yaml import SafeYamlError, load_safe_yaml
+from kpi_rules.tree_columns import tree_from_tables
 
 __all__ = [
     "ITEM_KEYS",
@@ -155,7 +156,10 @@ def read_table(path: Path, *, text: Sequence[str] = ()) -> Any:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
+            # One file: ParquetFile reads it as read_table does, without importing pyarrow.dataset
+            # (half a second of every run).
+            with pq.ParquetFile(path) as source:
+                return source.read()
         if suffix in (".arrow", ".feather"):
             import pyarrow.feather as feather
 
@@ -295,10 +299,13 @@ def _load_province_tables(path: str | Path) -> ProvinceTables:
     people = read_table(people_path, text=("id", "name", "unit", "role", "field", "fields", "task_group"))
     _need_columns(units, "units", units_path)
     _need_columns(people, "people", people_path)
-    data = {"province": {"id": header.get("id") or directory.name, "name": header.get("name")},
-            "units": _rows(units, "units", units_path), "people": _rows(people, "people", people_path),
-            "records": []}
-    province = province_from_data(data, str(directory))
+    province_id, province_name = header.get("id") or directory.name, header.get("name")
+    province = tree_from_tables(units, people, province_id, province_name, str(directory))
+    if province is None:  # something to report: the checks of the JSON form, row by row
+        data = {"province": {"id": province_id, "name": province_name},
+                "units": _rows(units, "units", units_path), "people": _rows(people, "people", people_path),
+                "records": []}
+        province = province_from_data(data, str(directory))
     records = read_table(records_path, text=("subject", "period", "name", "on", "override"))
     _need_columns(records, "records", records_path)
     for column in ("subject", "period", "name", "on", "override"):
@@ -323,38 +330,64 @@ def _load_province_tables(path: str | Path) -> ProvinceTables:
 
 def _check_records(records: Any, province: Province, where: Path) -> tuple[Any, tuple[Rejection, ...]]:
     """Accepted records, and one rejection per record with an unknown subject, a bad period, or
-    a second record for the same subject and period (KR708, KR709: the codes of the JSON form)."""
+    a second record for the same subject and period (KR708, KR709: the codes of the JSON form).
+
+    The checks run over the columns (each distinct subject and period looked up once); only the
+    rows with a problem are read one by one, in order, for their diagnostics."""
     import numpy as np
     import pyarrow as pa
 
-    subjects = records.column("subject").to_pylist()
-    periods = records.column("period").to_pylist()
-    keep = np.ones(len(subjects), dtype=np.bool_)
+    size = records.num_rows
+    subject_codes, subject_values = _encoded(records.column("subject"))
+    period_codes, period_values = _encoded(records.column("period"))
+    # per distinct value, and a last False for null (code -1)
+    known = np.fromiter((*(v in province.units or v in province.people for v in subject_values), False), np.bool_,
+                        len(subject_values) + 1)
+    well = np.fromiter((*(_PERIOD.match(v) is not None for v in period_values), False), np.bool_,
+                       len(period_values) + 1)
+    valid = known[subject_codes] & well[period_codes]
+    # a second record: a valid row whose (subject, period) an earlier valid row has
+    rows = np.flatnonzero(valid)
+    pair = subject_codes[rows] * max(1, len(period_values)) + period_codes[rows]
+    _, first = np.unique(pair, return_index=True)
+    keep = np.zeros(size, dtype=np.bool_)
+    keep[rows[first]] = True
+    if keep.all():
+        return records, ()
     rejected: list[Rejection] = []
-    seen: set[tuple[str, str]] = set()
-    for i, (subject, period) in enumerate(zip(subjects, periods)):
+    subjects = records.column("subject")
+    periods = records.column("period")
+    for i in np.flatnonzero(~keep).tolist():
+        subject, period = subjects[i].as_py(), periods[i].as_py()
         here = f"record {subject if subject is not None else f'#{i + 1}'}" + (f" ({period})" if period else "")
-        problem: Diagnostic | None = None
         if subject is None or period is None:
             problem = Diagnostic("KR709", "a record needs a `subject` and a `period`", where=here,
                                  hint=f"fill row {i + 1} of {where.name}")
-        elif subject not in province.units and subject not in province.people:
+        elif not valid[i] and subject not in province.units and subject not in province.people:
             problem = Diagnostic("KR708", f"`{subject}` is neither a unit nor a person of the province", where=here,
                                  hint="records name a unit or a person by id")
-        elif not _PERIOD.match(period):
+        elif not valid[i]:
             problem = Diagnostic("KR709", f"`{period}` is not a period", where=here,
                                  hint="write 2026-01 (month), 2026-Q1 (quarter), 2026-H1 (half-year) or 2026 (year)")
-        elif (subject, period) in seen:
+        else:
             problem = Diagnostic("KR709", f"`{subject}` has two records for {period}", where=here,
                                  hint="keep one record per subject and period")
-        if problem is not None:
-            keep[i] = False
-            rejected.append(Rejection(subject if subject is not None else f"#{i + 1}", period, (problem,)))
-        else:
-            seen.add((subject, period))
-    if not keep.all():
-        records = records.filter(pa.array(keep))
-    return records, tuple(rejected)
+        rejected.append(Rejection(subject if subject is not None else f"#{i + 1}", period, (problem,)))
+    return records.filter(pa.array(keep)), tuple(rejected)
+
+
+def _encoded(column: Any) -> tuple[Any, list[Any]]:
+    """Codes of a text column (-1 for null) and its distinct values."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
+    indices = encoded.indices
+    codes = np.asarray((indices.fill_null(-1) if indices.null_count else indices).to_numpy(zero_copy_only=False),
+                       dtype=np.int64)
+    return codes, pc.cast(encoded.dictionary, pa.string()).to_pylist()
 
 
 # --------------------------------------------------------------------------- writing (JSON form → tables)

@@ -139,7 +139,11 @@ def decimal_places(x: Fraction) -> int | None:
     >>> decimal_places(Fraction(3045, 64)), decimal_places(Fraction(5)), decimal_places(Fraction(2, 3))
     (6, 0, None)
     """
-    den = x.denominator
+    return denominator_places(x.denominator)
+
+
+def denominator_places(den: int) -> int | None:
+    """:func:`decimal_places` of any fraction in lowest terms whose denominator is ``den`` (> 0)."""
     twos = fives = 0
     while den % 2 == 0:
         den //= 2
