@@ -20,6 +20,7 @@ from kpi_rules import nodes
 from kpi_rules.exactcols import (
     I64,
     INT64_MAX,
+    LIMIT,
     RISK,
     Arith,
     BoolArr,
@@ -50,6 +51,8 @@ class AggPartial:
     first_event: I64 | None = None  # any/all: position of the first decisive or bad item
     first_bad: BoolArr | None = None
     bad: BoolArr | None = None
+    #: ``total.n`` is this partial's own array (folds may add into it in place).
+    owned: bool = False
 
 
 def _segment_sum(rows: I64, values: IntLike, size: int) -> tuple[I64, BoolArr]:
@@ -101,6 +104,9 @@ def fold(parent: _Eval, agg: nodes.Aggregate, items: ItemTable, partial: AggPart
     if agg.body is not None:
         body_value = ev.ev(agg.body, selected)
     item_bad = ev.arith.bad
+    if func in ("count", "share", "sum", "mean") and _fold_window(ev, agg, items, partial, selected, body_value,
+                                                                   item_bad, size):
+        return
     n_items = np.bincount(rows, minlength=size).astype(np.int64)
     n_selected = np.bincount(rows[selected], minlength=size).astype(np.int64) if agg.where is not None \
         else n_items.copy()
@@ -144,6 +150,7 @@ def fold(parent: _Eval, agg: nodes.Aggregate, items: ItemTable, partial: AggPart
         bad |= risky
         chunk = Num(sums, value.d)
         partial.total = chunk if partial.total is None else arith.add(partial.total, chunk, None)
+        partial.owned = False
     elif func in ("min", "max"):
         assert body_value is not None
         value = _to_shared_den(ev.arith, ev.num(body_value), m)
@@ -163,6 +170,68 @@ def fold(parent: _Eval, agg: nodes.Aggregate, items: ItemTable, partial: AggPart
             partial.best = arith.select(take, chunk_num, partial.best, None)
             partial.has_best = partial.has_best | has
     partial.bad = bad if partial.bad is None else (partial.bad | bad)
+
+
+def _fold_window(ev: _Eval, agg: nodes.Aggregate, items: ItemTable, partial: AggPartial, selected: BoolArr,
+                 body_value: CValue | None, item_bad: BoolArr, size: int) -> bool:
+    """Fold a chunk whose items belong to a narrow range of rows into that range of ``partial``
+    only. Items come grouped by record, so a chunk of a large batch touches a few of its rows:
+    arrays over every row per chunk would make a batch of n people cost n × chunks. Returns False
+    (nothing done) when the range is not narrow, or when a sum cannot be added in place exactly
+    (another denominator, a bound that could pass ``LIMIT``): the caller folds over every row."""
+    m = items.size
+    if not m:
+        return False
+    rows = items.row
+    lo, hi = int(rows.min()), int(rows.max())
+    width = hi - lo + 1
+    if width * 4 > size:
+        return False
+    sums: I64 | None = None
+    den = 1
+    if agg.func in ("sum", "mean"):
+        assert body_value is not None
+        value = _to_shared_den(ev.arith, ev.num(body_value), m)
+        if not isinstance(value.d, int):
+            return False
+        den = value.d
+        total = partial.total
+        if total is not None and not (isinstance(total.d, int) and total.d == den and isinstance(total.n, np.ndarray)):
+            return False
+        n = np.where(selected, value.n, 0) if agg.where is not None else value.n
+        sums, risky = _segment_sum(rows - lo, n, width)
+        if total is not None:
+            assert isinstance(total.n, np.ndarray)
+            here = total.n[lo:hi + 1]
+            reach = max(abs(int(here.min())), abs(int(here.max()))) + max(abs(int(sums.min())), abs(int(sums.max())))
+            if reach > LIMIT:
+                return False
+    local = rows - lo
+    window = slice(lo, hi + 1)
+
+    def counter(current: I64 | None, picked: I64) -> I64:
+        out = np.zeros(size, dtype=np.int64) if current is None else current
+        out[window] += np.bincount(picked, minlength=width)
+        return out
+
+    partial.items = counter(partial.items, local)
+    partial.selected = counter(partial.selected, local[selected] if agg.where is not None else local)
+    bad = np.zeros(size, dtype=np.bool_) if partial.bad is None else partial.bad
+    bad[rows[item_bad]] = True
+    if agg.func in ("count", "share") and body_value is not None:
+        partial.hits = counter(partial.hits, local[selected & ev.boolean(body_value)])
+    elif sums is not None:
+        bad[window] |= risky
+        if partial.total is None:
+            partial.total = Num(np.zeros(size, dtype=np.int64), den)
+        elif partial.total.lo is not None or partial.total.hi is not None or not partial.owned:
+            # Own the array before adding in place (an earlier fold may have handed over a shared one).
+            partial.total = Num(np.array(partial.total.n, dtype=np.int64), den)
+        partial.owned = True
+        assert isinstance(partial.total.n, np.ndarray)
+        partial.total.n[window] += sums
+    partial.bad = bad
+    return True
 
 
 def _to_shared_den(arith: Arith, value: Num, m: int) -> Num:
