@@ -57,7 +57,7 @@ from kpi_rules.bundle import Bundle
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.engine import RuleSet
 from kpi_rules.evaluator import EvaluationError, evaluate_record
-from kpi_rules.explain_plan import explanation_lines
+from kpi_rules.explain_workers import write_pieces
 from kpi_rules.explainer import explain as explain_result
 from kpi_rules.models import Explanation
 from kpi_rules.org import Rejection
@@ -72,7 +72,7 @@ from kpi_rules.province import (
     dependency_order,
     rejected_read_note,
 )
-from kpi_rules.province_explain import LeaderBatch, LeaderRecords, write_leader_lines, write_year_lines
+from kpi_rules.province_explain import LeaderBatch, LeaderRecords, explanation_pieces
 from kpi_rules.province_tables import ITEM_KEYS, ProvinceTables, collector_paused, iter_item_batches
 from kpi_rules.related_view import PeriodView, RelatedCodes, SubjectCodes
 from kpi_rules.relation_plan import member_names, only_related_fields, relation_plan
@@ -124,37 +124,20 @@ class TablesRun:
             yield explain_result(result, plans[outcome.province.role_of(subject) or ""], self.lang)
 
 
-def write_explanations(run: TablesRun, path: str | Path, *, advice: bool = False) -> int:
+def write_explanations(run: TablesRun, path: str | Path, *, advice: bool = False, workers: int = 1) -> int:
     """Every explanation of the run as JSON lines, in the order of :meth:`TablesRun.explanations`,
     written by the bulk builder (:func:`kpi_rules.explain_plan.explanation_lines`: the same JSON as
     ``Explanation.model_dump_json()``). The next-level advice is left out unless ``advice=True``
-    (it rates each record again for every input it tries). Returns how many lines were written."""
+    (it rates each record again for every input it tries). Returns how many lines were written.
+
+    ``workers > 1`` (where ``fork`` is available): the lines are cut into that many contiguous
+    parts of about equal estimated cost, written by forked workers and joined in order
+    (:mod:`kpi_rules.explain_workers`); the file is the same, byte for byte."""
     if not run.explain:
         raise ValueError("run with explain=True to get explanations")
-    outcome = run.outcome
-    plans = {role: rr.rules.plan for role, rr in outcome.bundle.roles.items()}
-    count = 0
-    # Written as UTF-8 bytes: the staff lines are joined as bytes from the columns
-    # (``explanation_bytes``), about twice as fast as text through a text file.
-    with collector_paused(), open(path, "wb") as out:
-        for batch in run.batches.values():
-            lines = (line.encode() for line in batch.explanation_lines(advice=True)) if advice \
-                else batch.explanation_bytes()
-            for data in lines:
-                out.write(data)
-                count += 1
-        count += write_leader_lines(out, run.leaders, run.lang, advice=advice)
-        led = {(subject, b.period) for b in run.leaders for subject in b.subjects}
-        for key in outcome.records:
-            if key in led:  # written above (a leader's record is rebuilt when read)
-                continue
-            plan = plans[outcome.province.role_of(key[0]) or ""]
-            record = outcome.records[key]
-            for line in explanation_lines([(outcome.results[key], record)], plan, run.lang, advice=advice):
-                out.write(line.encode())
-                count += 1
-        count += write_year_lines(out, outcome, plans, run.lang, advice=advice)
-    return count
+    pieces, costs = explanation_pieces(run, advice=advice)
+    with collector_paused():
+        return write_pieces(path, pieces, costs, workers)
 
 
 # --------------------------------------------------------------------------- results, lazily

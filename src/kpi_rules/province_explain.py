@@ -15,7 +15,7 @@ by one with a full trace, exactly as the record path does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -24,12 +24,14 @@ from kpi_rules.explain_plan import explanation_json, skeleton_for
 
 if TYPE_CHECKING:
     from kpi_rules.batch import BatchResult
+    from kpi_rules.explain_workers import Piece
     from kpi_rules.models import Explanation
     from kpi_rules.plan import Plan
     from kpi_rules.province import ProvinceResult
+    from kpi_rules.province_batch import TablesRun
     from kpi_rules.results import RelatedResult, Result, SubjectRecord
 
-__all__ = ["LeaderBatch", "LeaderRecords", "Related", "write_leader_lines", "write_year_lines"]
+__all__ = ["LeaderBatch", "LeaderRecords", "Related", "explanation_pieces", "write_leader_lines", "write_year_lines"]
 
 Related = Mapping[str, "tuple[RelatedResult, ...] | RelatedResult | None"]
 
@@ -113,10 +115,13 @@ class LeaderRecords(Mapping[tuple[str, str], "SubjectRecord"]):
         return len(self.eager) + sum(1 for key in self.batched if key not in self.eager)
 
 
-def write_leader_lines(out: BinaryIO, leaders: list[LeaderBatch], lang: str, *, advice: bool = False) -> int:
+def write_leader_lines(out: BinaryIO, leaders: list[LeaderBatch], lang: str, *, advice: bool = False,
+                       caches: dict[int, dict[int, tuple[RelatedResult, str]]] | None = None) -> int:
     """The lines of every :class:`LeaderBatch`, in order; returns how many. The JSON of a related
-    subject is made once per plan (a civil servant is read by several leaders)."""
-    caches: dict[int, dict[int, tuple[RelatedResult, str]]] = {}
+    subject is made once per plan (a civil servant is read by several leaders; ``caches``: to
+    share it across calls)."""
+    if caches is None:
+        caches = {}
     write = out.write
     count = 0
     for batch in leaders:
@@ -127,14 +132,98 @@ def write_leader_lines(out: BinaryIO, leaders: list[LeaderBatch], lang: str, *, 
 
 
 def write_year_lines(out: BinaryIO, outcome: ProvinceResult, plans: Mapping[str, Plan], lang: str, *,
-                     advice: bool = False) -> int:
+                     advice: bool = False, keys: Iterable[tuple[str, str]] | None = None) -> int:
     """The explanation of every year (or half-year) result of ``outcome`` as a JSON line, in the
-    order of ``outcome.years``; returns how many. A year has no record: the combined periods, the
-    decision and its quota part are filled from the skeleton (:mod:`kpi_rules.explain_parts`)."""
+    order of ``outcome.years`` (or of those of ``keys``); returns how many. A year has no record:
+    the combined periods, the decision and its quota part are filled from the skeleton
+    (:mod:`kpi_rules.explain_parts`)."""
     role_of = outcome.province.role_of
+    years = outcome.years
+    chosen = years.items() if keys is None else ((key, years[key]) for key in keys)
     write = out.write
     count = 0
-    for (subject, _), result in outcome.years.items():
+    for (subject, _), result in chosen:
         write((explanation_json(result, plans[role_of(subject) or ""], lang, advice=advice) + "\n").encode())
         count += 1
     return count
+
+
+# --------------------------------------------------------------------------- parts, for workers
+
+#: Estimated cost of a line (µs, measured on the generated provinces of bench/province_scale.py),
+#: to split the lines of :func:`~kpi_rules.province_batch.write_explanations` among workers.
+STAFF_COST, LEADER_COST, RECORD_COST, YEAR_COST = 12.0, 550.0, 600.0, 200.0
+#: Records rated one by one, and years, are cut into pieces of this many lines.
+PIECE_LINES = 1024
+
+
+def explanation_pieces(run: TablesRun, *, advice: bool = False) -> tuple[list[Piece], list[float]]:
+    """The lines of :func:`~kpi_rules.province_batch.write_explanations` as pieces in output order
+    (staff batches, leader batches, records rated one by one, years), with their estimated costs:
+    for :func:`kpi_rules.explain_workers.write_pieces`."""
+    from kpi_rules.explain_plan import explanation_lines
+
+    outcome, lang = run.outcome, run.lang
+    plans = {role: rr.rules.plan for role, rr in outcome.bundle.roles.items()}
+    pieces: list[Piece] = []
+    costs: list[float] = []
+    # With the advice every line rates its record again: about a record's cost each.
+    staff_cost = RECORD_COST if advice else STAFF_COST
+    leader_cost = RECORD_COST if advice else LEADER_COST
+
+    def staff(batch: BatchResult) -> Piece:
+        # Written as UTF-8 bytes: the staff lines are joined as bytes from the columns
+        # (``explanation_bytes``), about twice as fast as text through a text file.
+        def write(out: BinaryIO) -> int:
+            lines = (line.encode() for line in batch.explanation_lines(advice=True)) if advice \
+                else batch.explanation_bytes()
+            count = 0
+            for data in lines:
+                out.write(data)
+                count += 1
+            return count
+        return write
+
+    for batch in run.batches.values():
+        pieces.append(staff(batch))
+        costs.append(staff_cost * len(batch))
+
+    caches: dict[int, dict[int, tuple[RelatedResult, str]]] = {}  # (one per process)
+    def leader(chosen: LeaderBatch) -> Piece:
+        return lambda out: write_leader_lines(out, [chosen], lang, advice=advice, caches=caches)
+
+    for leaders in run.leaders:
+        pieces.append(leader(leaders))
+        costs.append(leader_cost * len(leaders.subjects))
+
+    led = {(subject, b.period) for b in run.leaders for subject in b.subjects}
+    records = [key for key in outcome.records if key not in led]  # (a leader's record is rebuilt when read)
+
+    def one_by_one(keys: list[tuple[str, str]]) -> Piece:
+        def write(out: BinaryIO) -> int:
+            count = 0
+            for key in keys:
+                plan = plans[outcome.province.role_of(key[0]) or ""]
+                for line in explanation_lines([(outcome.results[key], outcome.records[key])], plan, lang,
+                                              advice=advice):
+                    out.write(line.encode())
+                    count += 1
+            return count
+        return write
+
+    for start in range(0, len(records), PIECE_LINES):
+        part = records[start:start + PIECE_LINES]
+        pieces.append(one_by_one(part))
+        costs.append(RECORD_COST * len(part))
+
+    years = list(outcome.years)
+    if years:
+        _ = years[0] in outcome.years  # the key index, made once before the workers start
+    def year(keys: list[tuple[str, str]]) -> Piece:
+        return lambda out: write_year_lines(out, outcome, plans, lang, advice=advice, keys=keys)
+
+    for start in range(0, len(years), PIECE_LINES):
+        part = years[start:start + PIECE_LINES]
+        pieces.append(year(part))
+        costs.append(YEAR_COST * len(part))
+    return pieces, costs
