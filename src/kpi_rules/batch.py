@@ -60,6 +60,7 @@ from kpi_rules.batch_sources import (
     arrow_ids_unique,
     bad_ids,
     iter_table,
+    lookup_codes,
     persons_from_dicts,
     read_table,
     single_chunk,
@@ -537,15 +538,7 @@ class _Driver:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        # Matched once per distinct id of the chunk with the dict (a hash set of every record id
-        # built per chunk would cost people x chunks).
-        if isinstance(ids, pa.ChunkedArray):
-            ids = ids.combine_chunks()
-        encoded = ids if pa.types.is_dictionary(ids.type) else pc.dictionary_encode(ids)
-        values = pc.cast(encoded.dictionary, pa.string()).to_pylist()
-        distinct = np.fromiter((row_of.get(v, -1) if v is not None else -1 for v in values), np.int64, len(values))
-        codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        owner = np.where(codes >= 0, distinct[np.maximum(codes, 0)], -1) if len(distinct) else np.full(len(codes), -1)
+        owner = lookup_codes(ids, row_of)
         if report and (owner < 0).any():
             return self._owners(pc.cast(ids, pa.string()).to_pylist(), row_of, list_name)
         return owner

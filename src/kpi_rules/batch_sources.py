@@ -22,7 +22,7 @@ from kpi_rules.columns_in import MISSING
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.plan import Plan
 
-__all__ = ["Table", "arrow_ids_unique", "bad_ids", "ids_in_order", "iter_table", "persons_from_dicts", "read_table",
+__all__ = ["Table", "arrow_ids_unique", "bad_ids", "ids_in_order", "iter_table", "lookup_codes", "persons_from_dicts", "read_table",
            "single_chunk", "text_or_integer", "texts_in_order", "to_arrow"]
 
 
@@ -481,3 +481,21 @@ def _integer_bitmap(ids: Any) -> bool | None:
     wide = values if values.dtype.itemsize == 8 else values.astype(np.int64)
     seen[np.subtract(wide, wide.dtype.type(lo)).astype(np.intp)] = True
     return int(np.count_nonzero(seen)) == len(values)
+
+
+def lookup_codes(column: Any, keys: Mapping[str, int]) -> np.ndarray[Any, Any]:
+    """The code of each value of ``column`` in ``keys`` (-1 when absent), looked up once per
+    distinct value of the chunk: the cost follows the chunk, not the size of ``keys`` (a hash
+    set of every key built per chunk would make the run grow faster than the province)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    values = pc.cast(encoded.dictionary, pa.string()).to_pylist()
+    distinct = np.fromiter((keys.get(v, -1) if v is not None else -1 for v in values), np.int64, len(values))
+    codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if not len(distinct):
+        return np.full(len(codes), -1, dtype=np.int64)
+    return np.where(codes >= 0, distinct[np.maximum(codes, 0)], -1)

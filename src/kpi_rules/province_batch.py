@@ -52,6 +52,7 @@ import numpy as np
 
 from kpi_rules import nodes
 from kpi_rules.batch import DEFAULT_CHUNK, BatchResult
+from kpi_rules.batch_sources import lookup_codes
 from kpi_rules.batch_feed import ItemFolder, start_batch
 from kpi_rules.bundle import Bundle
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
@@ -185,7 +186,6 @@ def evaluate_province_tables(
     explain: bool = False,
     lang: str = "vi",
     chunk_size: int = DEFAULT_CHUNK,
-    workdir: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     record_subjects: Collection[str] = (),
 ) -> TablesRun:
@@ -197,8 +197,6 @@ def evaluate_province_tables(
         explain: keep what explanations need (:meth:`TablesRun.explanations`).
         lang: language of the explanations.
         chunk_size: task items read (and reduced) at a time; memory is bounded by the people.
-        workdir: unused (kept for compatibility): the items are no longer written anywhere,
-            each chunk is folded into its batch group as it is read.
         progress: called with the number of records done, as they are rated.
         record_subjects: subjects rated record by record whatever their role, so that
             ``outcome.records`` holds their typed records (``explain_subject`` needs them).
@@ -207,11 +205,11 @@ def evaluate_province_tables(
         DiagnosticError: KR715 when two subjects depend on each other; KR730 unreadable items.
     """
     with collector_paused():
-        return _evaluate(bundle, tables, explain, lang, chunk_size, workdir, progress, record_subjects)
+        return _evaluate(bundle, tables, explain, lang, chunk_size, progress, record_subjects)
 
 
 def _evaluate(bundle: Bundle, tables: ProvinceTables, explain: bool, lang: str, chunk_size: int,
-              workdir: str | Path | None, progress: Callable[[int], None] | None,
+              progress: Callable[[int], None] | None,
               record_subjects: Collection[str]) -> TablesRun:
     province = tables.province
     timings: dict[str, float] = {}
@@ -279,7 +277,6 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
     subjects: list[str] = records.column("subject").to_pylist()
     periods_col: list[str] = records.column("period").to_pylist()
     results = _Results()
-    light: dict[tuple[str, str], Result] = {}
     typed_records: dict[tuple[str, str], SubjectRecord] = {}
     rejected: list[Rejection] = list(tables.rejected)
     notes: list[Diagnostic] = []
@@ -342,7 +339,7 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
         layered.setdefault(layers.get(subject, 0), []).append(subject)
     layer_codes = {layer: np.fromiter((codes.code[s] for s in members), np.int64, len(members))
                    for layer, members in layered.items()}
-    state = _RecordState(bundle, province, relations, rows_py, parts, names, inputs, explain, results, light,
+    state = _RecordState(bundle, province, relations, rows_py, parts, names, inputs, explain, results,
                          typed_records, rejected, notes, progress, records, related)
     state.lang = lang
     for period in sorted({*periods_col}):
@@ -395,13 +392,13 @@ class _RecordState:
 
     def __init__(self, bundle: Bundle, province: Any, relations: Mapping[str, tuple[nodes.RelationDecl, ...]],
                  rows: Mapping[int, dict[str, Any]], parts: _Parts, names: list[str | None], inputs: tuple[str, ...],
-                 explain: bool, results: _Results, light: dict[tuple[str, str], Result],
+                 explain: bool, results: _Results,
                  typed_records: dict[tuple[str, str], SubjectRecord], rejected: list[Rejection],
                  notes: list[Diagnostic], progress: Callable[[int], None] | None, records: Any,
                  related: RelatedCodes) -> None:
         self.bundle, self.province, self.relations, self.rows = bundle, province, relations, rows
         self.parts, self.names, self.inputs, self.explain = parts, names, inputs, explain
-        self.results, self.light, self.typed_records = results, light, typed_records
+        self.results, self.typed_records = results, typed_records
         self.rejected, self.notes, self.progress = rejected, notes, progress
         self.records, self.related = records, related
         #: With explanations: the language, and the batches of related subjects to explain.
@@ -445,7 +442,6 @@ class _RecordState:
             return
         key = (subject, period)
         self.results.eager[key] = result
-        self.light[key] = result
         self.typed_records[key] = typed
         rated = result.status == "rated"
         view[subject] = RelatedResult(subject, result.total, result.level, rated, typed.inputs,
@@ -797,8 +793,8 @@ class _Locate:
         if missing:
             raise DiagnosticError([Diagnostic("KR731", "the items table has no column "
                                               + ", ".join(f"`{c}`" for c in missing), where=self.where)])
-        si = _codes(batch.column(names.index("subject")), self.subject_code)
-        pi = _codes(batch.column(names.index("period")), self.period_code)
+        si = lookup_codes(batch.column(names.index("subject")), self.subject_code)
+        pi = lookup_codes(batch.column(names.index("period")), self.period_code)
         known = (si >= 0) & (pi >= 0)
         row = np.where(known, self.row_table[np.maximum(si, 0), np.maximum(pi, 0)], -1)
         target = np.where(row >= 0, self.route[np.maximum(row, 0)], -2)
@@ -811,24 +807,6 @@ def _present(target: np.ndarray[Any, Any]) -> list[int]:
     if not len(target):
         return []
     return (np.flatnonzero(np.bincount(target + 2)) - 2).tolist()
-
-
-def _codes(column: Any, keys: Mapping[str, int]) -> np.ndarray[Any, Any]:
-    """The code of each value of ``column`` in ``keys`` (-1 when absent), looked up once per
-    distinct value of the chunk: the cost follows the chunk, not the size of ``keys`` (a hash
-    set of every key built per chunk would make the run grow faster than the province)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
-    values = pc.cast(encoded.dictionary, pa.string()).to_pylist()
-    distinct = np.fromiter((keys.get(v, -1) if v is not None else -1 for v in values), np.int64, len(values))
-    codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    if not len(distinct):
-        return np.full(len(codes), -1, dtype=np.int64)
-    return np.where(codes >= 0, distinct[np.maximum(codes, 0)], -1)
 
 
 # --------------------------------------------------------------------------- records
