@@ -29,11 +29,11 @@ from kpi_rules.province_batch import TablesRun, evaluate_province_tables, write_
 from kpi_rules.province_tables import load_province_tables, write_province_tables  # noqa: E402
 
 from plan_helpers import ROOT  # noqa: E402
+from province_strategies import PRODUCTS as SAMPLE_PRODUCTS, provinces  # noqa: E402
 
 ND335 = ROOT / "criteria" / "nd335" / "bundle.yaml"
 EXAMPLE = ROOT / "examples" / "province"
 SMALL = ROOT / "examples" / "province_small" / "province.yaml"
-SAMPLE_PRODUCTS = ("VB-HC", "BC-DK", "DA")
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -190,72 +190,8 @@ def test_level_conditions_of_a_columnar_batch_equal_record_by_record(records: li
 
 
 # --------------------------------------------------------------------------- generated provinces
-
-
-@st.composite
-def provinces(draw: st.DrawFn) -> dict[str, Any]:
-    """A small province: agencies with divisions, heads, deputies and staff, up to four quarters,
-    random scores (some out of range: rejected), empty task lists (insufficient data), leave."""
-    units: list[dict[str, Any]] = []
-    people: list[dict[str, Any]] = []
-    for a in range(draw(st.integers(1, 2))):
-        units.append({"id": f"a{a}", "name": f"Agency {a}", "parent": None, "kind": "department"})
-        for d in range(draw(st.integers(0, 2))):
-            units.append({"id": f"a{a}.d{d}", "name": f"Division {a}.{d}", "parent": f"a{a}", "kind": "division"})
-    for unit in units:
-        roles = ["head"] * draw(st.integers(0, 1)) + ["deputy"] * draw(st.integers(0, 1)) \
-            + ["staff"] * draw(st.integers(1, 6))
-        for role in roles:
-            person: dict[str, Any] = {"id": f"p{len(people):03d}", "name": f"Person {len(people)}",
-                                      "unit": unit["id"], "role": role,
-                                      "task_group": "lanh_dao" if role != "staff" else draw(st.sampled_from(["a", "b"]))}
-            if role == "staff":
-                person["field"] = draw(st.sampled_from(["x", "y"]))
-            if role == "deputy":
-                person["fields"] = ["x"]
-            if draw(st.booleans()):
-                person["seniority"] = draw(st.integers(1, 30))
-            people.append(person)
-    quarters = [f"2026-Q{q}" for q in range(1, draw(st.integers(1, 4)) + 1)]
-    points = st.sampled_from([Decimal(x) / 4 for x in range(0, 21)])
-    records: list[dict[str, Any]] = []
-    for quarter in quarters:
-        for person in people:
-            if draw(st.integers(0, 9)) == 0:
-                continue  # on leave
-            inputs: dict[str, Any] = {
-                "general_i1": draw(points), "general_i2": draw(points),
-                "general_ii1": draw(points) / 2, "general_ii2": draw(points) / 2,
-                "general_ii3": draw(points) / 2, "general_ii4": draw(points) / 2,
-                "general_iii": draw(points) * 2,
-            }
-            if draw(st.integers(0, 14)) == 0:
-                inputs["general_i1"] = Decimal(6)  # out of range: rejected
-            if draw(st.integers(0, 19)) == 0:
-                inputs["discipline"] = "reprimand"
-            tasks = []
-            for _ in range(draw(st.integers(0, 4))):
-                assigned = draw(st.integers(0, 6))
-                task = {"product": draw(st.sampled_from(SAMPLE_PRODUCTS)), "assigned": assigned,
-                        "completed": draw(st.integers(0, assigned + 1))}
-                if draw(st.booleans()):
-                    task["delays"] = draw(st.integers(0, 2))
-                tasks.append(task)
-            inputs["tasks"] = tasks
-            if person["role"] != "staff" and draw(st.booleans()):
-                inputs["org_ability_level"] = draw(st.sampled_from(["shortcomings", "achieved"]))
-            records.append({"subject": person["id"], "period": quarter, "inputs": inputs})
-        for unit in units:
-            if draw(st.integers(0, 4)) == 0:
-                continue
-            assigned = draw(st.integers(0, 20))
-            records.append({"subject": unit["id"], "period": quarter, "inputs": {
-                "general_compliance": draw(points) * 3 / 2, "general_discipline": Decimal(7),
-                "general_head": Decimal(6), "general_culture": Decimal("7.5"),
-                "tasks_assigned": assigned, "tasks_done": draw(st.integers(0, assigned)),
-                "tasks_exceeded": draw(st.integers(0, 5)), "tasks_late": draw(st.integers(0, 2)),
-                "shortcomings_remedied": draw(st.integers(0, 5)) > 0}})
-    return {"province": {"id": "gen", "name": "Generated"}, "units": units, "people": people, "records": records}
+# `provinces` is the shared strategy of tests/province_strategies.py (its default mix); other
+# tests import it from here.
 
 
 @settings(max_examples=25, deadline=None)

@@ -30,12 +30,10 @@ from kpi_rules.province_tables import load_province_tables, write_province_table
 from kpi_rules.year_columns import YearResults, combine_and_rank_columns  # noqa: E402
 
 from plan_helpers import ROOT  # noqa: E402
+from province_strategies import OVERRIDE, provinces as generated_provinces  # noqa: E402
 
 ND335 = ROOT / "criteria" / "nd335" / "bundle.yaml"
 CUSTOMS = ROOT / "criteria" / "local" / "customs"
-PRODUCTS = ("VB-HC", "BC-DK", "DA")
-OVERRIDE = {"level": "complete", "decided_by": "Giám đốc Sở", "decided_on": "2026-07-10",
-            "clause": "Điều 20", "reason": "bất khả kháng"}
 
 
 def _customs_bundle(folder: Path) -> Bundle:
@@ -50,77 +48,9 @@ def _customs_bundle(folder: Path) -> Bundle:
     return load_bundle(path)
 
 
-@st.composite
-def provinces(draw: st.DrawFn, customs: bool = False) -> dict[str, Any]:
-    units: list[dict[str, Any]] = []
-    people: list[dict[str, Any]] = []
-    for a in range(draw(st.integers(1, 2))):
-        units.append({"id": f"a{a}", "name": f"Agency {a}", "parent": None, "kind": "department"})
-        for d in range(draw(st.integers(0, 2))):
-            units.append({"id": f"a{a}.d{d}", "name": f"Division {a}.{d}", "parent": f"a{a}", "kind": "division"})
-    flag = "special_unit" if customs else "outstanding_unit"
-    for unit in units:
-        # every member flagged (the exception applies), some (a note), or none
-        flagging = draw(st.sampled_from(["all", "some", "none", "none"]))
-        roles = ["head"] * draw(st.integers(0, 1)) + ["deputy"] * draw(st.integers(0, 1)) \
-            + ["staff"] * draw(st.integers(1, 12))
-        for role in roles:
-            person: dict[str, Any] = {"id": f"p{len(people):03d}", "name": f"Person {len(people)}",
-                                      "unit": unit["id"], "role": role,
-                                      "task_group": "lanh_dao" if role != "staff" else draw(st.sampled_from(["a", "b"]))}
-            if role == "staff":
-                person["field"] = draw(st.sampled_from(["x", "y"]))
-            if role == "deputy":
-                person["fields"] = ["x"]
-            if flagging == "all" or (flagging == "some" and draw(st.booleans())):
-                person[flag] = True
-            if draw(st.booleans()):
-                person["late_reports" if customs else "seniority"] = draw(st.integers(1, 2))  # ties too
-            people.append(person)
-    quarters = [f"2026-Q{q}" for q in range(1, draw(st.integers(1, 4)) + 1)]
-    # few distinct scores: equal totals, so ties at the quota's cut
-    points = st.sampled_from([Decimal(5), Decimal("4.5"), Decimal(4), Decimal("2.5")])
-    records: list[dict[str, Any]] = []
-    for quarter in quarters:
-        for person in people:
-            if draw(st.integers(0, 9)) == 0:
-                continue  # on leave
-            inputs: dict[str, Any] = {
-                "general_i1": draw(points), "general_i2": draw(points),
-                "general_ii1": draw(points) / 2, "general_ii2": draw(points) / 2,
-                "general_ii3": draw(points) / 2, "general_ii4": draw(points) / 2,
-                "general_iii": draw(points) * 2,
-            }
-            if draw(st.integers(0, 14)) == 0:
-                inputs["discipline"] = "reprimand"  # a disqualifier fired in this quarter
-            if customs and person["role"] == "staff" and draw(st.integers(0, 5)) == 0:
-                inputs["key_task_late"] = True
-            tasks = []
-            for _ in range(draw(st.integers(0, 3))):  # none: insufficient data
-                assigned = draw(st.integers(1, 4))
-                tasks.append({"product": draw(st.sampled_from(PRODUCTS)), "assigned": assigned,
-                              "completed": draw(st.sampled_from([assigned, assigned, max(0, assigned - 1)]))})
-            inputs["tasks"] = tasks
-            if person["role"] != "staff" and draw(st.booleans()):
-                inputs["org_ability_level"] = draw(st.sampled_from(["shortcomings", "achieved"]))
-            record: dict[str, Any] = {"subject": person["id"], "period": quarter, "inputs": inputs}
-            if draw(st.integers(0, 19)) == 0:
-                record["override"] = dict(OVERRIDE)
-            records.append(record)
-        for unit in units:
-            if draw(st.integers(0, 4)) == 0:
-                continue
-            assigned = draw(st.integers(0, 20))
-            record = {"subject": unit["id"], "period": quarter, "inputs": {
-                "general_compliance": draw(points) * 3 / 2, "general_discipline": Decimal(7),
-                "general_head": Decimal(6), "general_culture": Decimal("7.5"),
-                "tasks_assigned": assigned, "tasks_done": draw(st.sampled_from([assigned, max(0, assigned - 1)])),
-                "tasks_exceeded": draw(st.integers(0, 5)), "tasks_late": draw(st.integers(0, 2)),
-                "shortcomings_remedied": draw(st.integers(0, 5)) > 0}}
-            if draw(st.integers(0, 9)) == 0:
-                record["override"] = dict(OVERRIDE)
-            records.append(record)
-    return {"province": {"id": "gen", "name": "Generated"}, "units": units, "people": people, "records": records}
+def provinces(customs: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+    """Provinces for years and quota: the shared generator's ``quota`` mix (tests/province_strategies.py)."""
+    return generated_provinces(quota=True, customs=customs)
 
 
 def _check(bundle: Bundle, data: dict[str, Any], folder: Path) -> YearResults:

@@ -48,6 +48,7 @@ from kpi_rules.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, L
 from kpi_rules.results import SubjectRecord
 from kpi_rules.safe_yaml import SafeYamlError, load_safe_yaml
 from kpi_rules.source import MAX_SOURCE_BYTES, SourceFile, Span
+from kpi_rules.yaml_nodes import _join, node_span
 
 __all__ = [
     "CATALOGUE_TABLE",
@@ -206,12 +207,7 @@ class _Reader:
     # ----------------------------------------------------------------- helpers
 
     def span(self, node: yaml.Node) -> Span:
-        start = node.start_mark.index if node.start_mark is not None else 0
-        end = node.end_mark.index if node.end_mark is not None else start
-        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style and node.value:
-            last = node.value[-1]
-            end = self.span(last[1] if isinstance(last, tuple) else last).end
-        return Span(self.source, start, max(start, end))
+        return node_span(self.source, node)
 
     def error(self, code: str, message: str, node: yaml.Node | Span | None, **extra: object) -> None:
         span = node if isinstance(node, Span) or node is None else self.span(node)
@@ -463,10 +459,6 @@ def _describe(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     return f"`{str(node.value)[:40]}`"
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 # --------------------------------------------------------------------------- binding

@@ -33,7 +33,7 @@ from kpi_rules.exactcols import (
 )
 
 if TYPE_CHECKING:
-    from kpi_rules.columnar import _Eval
+    from kpi_rules.colexpr import _Eval
 
 __all__ = ["AggPartial", "finish", "fold"]
 

@@ -241,7 +241,8 @@ class _Run:
 
         conditions: list[ConditionResult] = []
 
-        def holds(level: nodes.Level) -> bool:
+        def holds(j: int) -> bool:
+            level = levels[j]
             ok = True
             for cond in level.conditions:
                 self.step = f"{level.name}.{cond.name}"
@@ -250,19 +251,7 @@ class _Run:
                 ok = ok and met
             return ok
 
-        reason: DecisionReason
-        passed: tuple[str, ...] = ()
-        if forced is not None:
-            level, reason = forced, "disqualified"
-        elif holds(levels[band]):
-            level, reason = levels[band].name, "band"
-        else:
-            chosen = lowest
-            if rating.fallthrough == "highest_met":
-                chosen = next((j for j in range(band + 1, len(levels)) if holds(levels[j])), lowest)
-            chosen = max(chosen, band)
-            level, reason = levels[chosen].name, "fallthrough"
-            passed = tuple(lv.name for lv in levels[band:chosen])
+        level, reason, passed = choose_level(levels, band, forced, rating.fallthrough, holds)
         override = self.record.override
         if override is not None:
             level, reason, passed = override.level, "override", ()
@@ -689,6 +678,27 @@ def _assigned_on(key: nodes.Expr, local: dict[str, Value] | None) -> dt.date | N
 
 def _clamp(x: Fraction, lo: Fraction, hi: Fraction) -> Fraction:
     return lo if x < lo else hi if x > hi else x
+
+
+def choose_level(levels: Sequence[nodes.Level], band: int, forced: str | None, fallthrough: nodes.Fallthrough,
+                 holds: Callable[[int], bool]) -> tuple[str, DecisionReason, tuple[str, ...]]:
+    """The level, the reason and the levels passed over, for a total in band ``band``.
+
+    A fired disqualifier's target (``forced``) wins; else the band's level when ``holds(band)``
+    (its conditions hold); else the fallthrough: with ``highest_met`` the first level below the
+    band whose conditions hold, otherwise the lowest level. ``holds`` is called in that order
+    (the record path and the fast path both record the conditions it evaluates).
+    """
+    if forced is not None:
+        return forced, "disqualified", ()
+    if holds(band):
+        return levels[band].name, "band", ()
+    lowest = len(levels) - 1
+    chosen = lowest
+    if fallthrough == "highest_met":
+        chosen = next((j for j in range(band + 1, len(levels)) if holds(j)), lowest)
+    chosen = max(chosen, band)
+    return levels[chosen].name, "fallthrough", tuple(lv.name for lv in levels[band:chosen])
 
 
 def _in_band(total: Fraction, level: nodes.Level) -> bool:

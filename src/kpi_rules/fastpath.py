@@ -21,13 +21,12 @@ from fractions import Fraction
 from typing import Any
 
 from kpi_rules import nodes
-from kpi_rules.evaluator import evaluate_record
+from kpi_rules.evaluator import choose_level, evaluate_record
 from kpi_rules.plan import Plan, per_plan
 from kpi_rules.results import (
     ConditionResult,
     CriterionKind,
     CriterionResult,
-    DecisionReason,
     DisqualifierResult,
     LevelDecision,
     Result,
@@ -464,19 +463,7 @@ class FastPlan:
                 ok = ok and met
             return ok
 
-        reason: DecisionReason
-        passed: tuple[str, ...] = ()
-        if forced is not None:
-            level, reason = forced, "disqualified"
-        elif holds(band):
-            level, reason = levels[band].name, "band"
-        else:
-            chosen = lowest
-            if rating.fallthrough == "highest_met":
-                chosen = next((j for j in range(band + 1, len(levels)) if holds(j)), lowest)
-            chosen = max(chosen, band)
-            level, reason = levels[chosen].name, "fallthrough"
-            passed = tuple(lv.name for lv in levels[band:chosen])
+        level, reason, passed = choose_level(levels, band, forced, rating.fallthrough, holds)
         return LevelDecision(band_level=levels[band].name, level=level, reason=reason,
                              conditions=tuple(conditions), disqualifiers=tuple(disqualifiers),
                              passed_over=passed)

@@ -247,6 +247,32 @@ Expr: TypeAlias = Union[
     Tiers,
 ]
 
+
+def sub_exprs(expr: Expr) -> tuple[Expr, ...]:
+    """The expressions directly inside ``expr``, in source order (none for literals and names).
+
+    >>> sub_exprs(Binary("+", Var("a"), NumberLit(Fraction(1))))
+    (Var(name='a'), NumberLit(value=Fraction(1, 1)))
+    """
+    if isinstance(expr, Member):
+        return (expr.obj,)
+    if isinstance(expr, Index):
+        return (expr.obj, expr.key)
+    if isinstance(expr, Unary):
+        return (expr.operand,)
+    if isinstance(expr, Binary):
+        return (expr.left, expr.right)
+    if isinstance(expr, IfElse):
+        return (expr.cond, expr.then, expr.otherwise)
+    if isinstance(expr, Call):
+        return (*expr.args, *(kw.value for kw in expr.kwargs))
+    if isinstance(expr, Aggregate):
+        return tuple(e for e in (expr.source, expr.where, expr.body) if e is not None)
+    if isinstance(expr, Tiers):
+        return (expr.subject, *(x for t in expr.tiers for x in (t.threshold, t.value)), expr.otherwise)
+    return ()
+
+
 # --------------------------------------------------------------------------- declarations
 
 Missing = Literal["required", "default", "optional"]

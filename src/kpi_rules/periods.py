@@ -50,6 +50,7 @@ from typing import Literal, NoReturn
 
 from kpi_rules import nodes
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
+from kpi_rules.evaluator import choose_level
 from kpi_rules.plan import Plan
 from kpi_rules.results import (
     Combination,
@@ -318,14 +319,9 @@ def _through_conditions(
             ok = ok and met
         return ok
 
-    start = levels.index(band)
-    if held_throughout(band):
-        return band.name, "band", (), tuple(conditions)
-    chosen = len(levels) - 1
-    if rating.fallthrough == "highest_met":
-        chosen = next((j for j in range(start + 1, len(levels)) if held_throughout(levels[j])), chosen)
-    passed = tuple(lv.name for lv in levels[start:chosen])
-    return levels[chosen].name, "fallthrough", passed, tuple(conditions)
+    level, reason, passed = choose_level(levels, levels.index(band), None, rating.fallthrough,
+                                         lambda j: held_throughout(levels[j]))
+    return level, reason, passed, tuple(conditions)
 
 
 def count_value(expr: nodes.Expr, counts: Mapping[str, int], rated: int) -> Fraction | bool:

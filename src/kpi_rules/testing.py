@@ -87,27 +87,7 @@ def walk_exprs(ruleset: nodes.Ruleset) -> Iterator[nodes.Expr]:
     while stack:
         expr = stack.pop()
         yield expr
-        stack.extend(reversed(_children(expr)))
-
-
-def _children(expr: nodes.Expr) -> list[nodes.Expr]:
-    if isinstance(expr, nodes.Member):
-        return [expr.obj]
-    if isinstance(expr, nodes.Index):
-        return [expr.obj, expr.key]
-    if isinstance(expr, nodes.Unary):
-        return [expr.operand]
-    if isinstance(expr, nodes.Binary):
-        return [expr.left, expr.right]
-    if isinstance(expr, nodes.IfElse):
-        return [expr.cond, expr.then, expr.otherwise]
-    if isinstance(expr, nodes.Call):
-        return [*expr.args, *(kw.value for kw in expr.kwargs)]
-    if isinstance(expr, nodes.Aggregate):
-        return [e for e in (expr.source, expr.where, expr.body) if e is not None]
-    if isinstance(expr, nodes.Tiers):
-        return [expr.subject, *(x for t in expr.tiers for x in (t.threshold, t.value)), expr.otherwise]
-    return []
+        stack.extend(reversed(nodes.sub_exprs(expr)))
 
 
 def thresholds(rules: RulesLike | nodes.Ruleset) -> tuple[Fraction, ...]:

@@ -169,6 +169,20 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def node_span(source: SourceFile, node: yaml.Node) -> Span:
+    """Where a composed YAML node stands in ``source`` (the catalogue reader uses it too)."""
+    start = node.start_mark.index if node.start_mark is not None else 0
+    end = node.end_mark.index if node.end_mark is not None else start
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style:
+        # A block collection "ends" where the next thing starts; stop at its last value instead.
+        last = node.value[-1] if node.value else None
+        if isinstance(last, tuple):
+            last = last[1]
+        if last is not None:
+            end = node_span(source, last).end
+    return Span(source, start, max(start, end))
+
+
 def _describe(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
@@ -262,16 +276,7 @@ class _Reader:
     # ----------------------------------------------------------------- helpers
 
     def span(self, node: yaml.Node) -> Span:
-        start = node.start_mark.index if node.start_mark is not None else 0
-        end = node.end_mark.index if node.end_mark is not None else start
-        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style:
-            # A block collection "ends" where the next thing starts; stop at its last value instead.
-            last = node.value[-1] if node.value else None
-            if isinstance(last, tuple):
-                last = last[1]
-            if last is not None:
-                end = self.span(last).end
-        return Span(self.source, start, max(start, end))
+        return node_span(self.source, node)
 
     def entry_span(self, key: yaml.Node, value: yaml.Node) -> Span:
         return Span(self.source, self.span(key).start, max(self.span(key).end, self.span(value).end))
