@@ -6,9 +6,13 @@ next-level advice): the same bytes, without building ``Result`` objects or per-r
 
 Every piece of the explanation skeleton that depends on the row is produced for all rows at
 once as a *column of texts*: the exact values of a slot (int64 numerators and denominators)
-are reduced to their distinct values with ``np.unique``, the distinct numbers are formatted
-together with integer numpy arithmetic (:class:`~kpi_rules.explain_numbers.NumberTexts`; other
-values through the skeleton's caches) and the texts are spread back to the rows by indexing.
+are reduced to their distinct values (:mod:`kpi_rules.explain_slots`; a column that a sample
+shows to be mostly distinct is not reduced: its texts are made row by row), the distinct
+numbers are formatted together with integer numpy arithmetic
+(:class:`~kpi_rules.explain_numbers.NumberTexts`; other values through the skeleton's caches)
+and the texts are spread back to the rows by indexing. A value in a formula with texts made
+row by row is two slots: the mark (``≈`` where rounded) and the exact or display text objects
+its Number is made from (no text is made per row for it).
 Choices (the level, the reason sentence, what fired, the levels passed over) are texts of small
 tables indexed by a per-row key. Slots with few distinct texts are merged with their neighbours
 before a row's line is made by one join (of texts, or of UTF-8 bytes for a file) over the static
@@ -24,9 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
-from itertools import repeat
 from json.encoder import encode_basestring
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -36,56 +39,19 @@ from kpi_rules.exactcols import I64, BoolArr, Cat, CValue, Num
 from kpi_rules.explain_formulas import MISSING, Hole, Template
 from kpi_rules.explain_numbers import NumberTexts
 from kpi_rules.explain_plan import ExplanationSkeleton, _bool, _js, _NodeSkel, _value_texts
+from kpi_rules.explain_slots import (Col, _flatten, _Lines, _merge, _packed, _rows, _spread, _Spread,
+                                     _surely_dense, _unique)
 from kpi_rules.i18n import message
 from kpi_rules.results import DisqualifierResult, LevelDecision, Value
 from kpi_rules.values import format_exact
 
 __all__ = ["NotColumnar", "column_lines", "column_lines_bytes"]
 
-class _Spread:
-    """Texts of a few distinct values and, per row, the index of its text (not yet spread)."""
-
-    __slots__ = ("texts", "inverse")
-
-    def __init__(self, texts: list[Any], inverse: Any) -> None:
-        self.texts, self.inverse = texts, inverse
-
-    def table(self, binary: bool = False) -> Any:
-        """The distinct texts as an object array (UTF-8 encoded if ``binary``)."""
-        table = np.empty(len(self.texts), dtype=object)
-        table[:] = [t.encode() for t in self.texts] if binary else self.texts
-        return table
-
-    def rows(self, binary: bool = False) -> list[Any]:
-        texts: list[Any] = self.table(binary)[self.inverse].tolist()
-        return texts
-
-
 _WORD = 1 << 32
 _HALF = 1 << 31
 #: A number column with more distinct values than 1/_DENSE of its rows has its texts made row by
 #: row (in row order, as they are joined) instead of per distinct value and then spread.
 _DENSE = 2
-
-#: One slot of a line: the same text for every row, texts of distinct values spread by an
-#: index, or one text per row. The texts are ``str``, or ``bytes`` (UTF-8) for the lines of a
-#: file: one kind throughout a line (:class:`_Lines` encodes what it is given).
-Col = Union[str, bytes, _Spread, list[Any]]
-
-#: Slots with few distinct texts (at most this share of the rows) are merged into their
-#: neighbours (a static text joined to each distinct text, two slots into one over the pairs of
-#: their texts), so a line is joined from fewer pieces: a join costs per piece and per row, a
-#: merge per distinct text.
-_SMALL = 0.02
-
-
-def _rows(col: Col, size: int) -> list[Any]:
-    """One text per row."""
-    if isinstance(col, (str, bytes)):
-        return [col] * size
-    if isinstance(col, _Spread):
-        return col.rows()
-    return col
 
 
 class NotColumnar(Exception):
@@ -95,101 +61,6 @@ class NotColumnar(Exception):
 def _esc(text: str) -> str:
     """``text`` escaped as inside a JSON string (the quotes left out)."""
     return encode_basestring(text)[1:-1]
-
-
-class _Lines:
-    """Slots of a line, consecutive static texts merged."""
-
-    __slots__ = ("cols", "small", "binary")
-
-    def __init__(self, size: int, binary: bool = False) -> None:
-        self.cols: list[Col] = []
-        self.small = max(1, int(size * _SMALL))
-        self.binary = binary
-
-    def add(self, col: Col) -> None:
-        if self.binary:
-            col = _encoded(col)
-        cols = self.cols
-        last = cols[-1] if cols else None
-        if isinstance(col, (str, bytes)):
-            if isinstance(last, (str, bytes)):
-                cols[-1] = last + col  # type: ignore[operator]  # one kind of text in a line
-            elif isinstance(last, _Spread) and len(last.texts) <= self.small:
-                cols[-1] = _Spread([t + col for t in last.texts], last.inverse)
-            else:
-                cols.append(col)
-            return
-        if isinstance(col, _Spread) and len(col.texts) <= self.small:
-            if isinstance(last, (str, bytes)):
-                cols.pop()
-                col = _Spread([last + t for t in col.texts], col.inverse)
-                last = cols[-1] if cols else None
-            if isinstance(last, _Spread):
-                if last.inverse is col.inverse:
-                    cols[-1] = _Spread([a + b for a, b in zip(last.texts, col.texts)], col.inverse)
-                    return
-                count = len(col.texts)
-                if len(last.texts) * count <= self.small:
-                    cols[-1] = _Spread([a + b for a in last.texts for b in col.texts],
-                                       last.inverse * count + col.inverse)
-                    return
-        cols.append(col)
-
-    def extend(self, cols: Sequence[Col]) -> None:
-        for col in cols:
-            self.add(col)
-
-    def join(self, size: int) -> list[Any]:
-        return list(self.iter_join(size))
-
-    def iter_join(self, size: int) -> Iterator[Any]:
-        """The lines (UTF-8 if ``binary``: joining bytes copies them, where joining texts with
-        letters beyond Latin-1 widens every ASCII piece first).
-
-        Each line is joined when it is asked for: a writer that drops a line once written gets
-        the next one in the same (cached) memory, where a window of lines made at once takes
-        fresh pages (~40 MB for 4,096 lines of 9.8 kB), which cost as much again as the joins."""
-        cols = self.cols
-        joiner = (b"" if self.binary else "").join
-        if all(isinstance(c, (str, bytes)) for c in cols):
-            return repeat(joiner(cols), size)  # type: ignore[arg-type]
-        return map(joiner, zip(*(repeat(c, size) if isinstance(c, (str, bytes)) else _rows(c, size) for c in cols)))
-
-
-def _encoded(col: Col) -> Col:
-    """``col`` with its texts UTF-8 encoded (texts made as bytes are left as they are)."""
-    if isinstance(col, str):
-        return col.encode()
-    if isinstance(col, _Spread):
-        if col.texts and isinstance(col.texts[0], str):
-            return _Spread([t.encode() for t in col.texts], col.inverse)
-        return col
-    if isinstance(col, list) and col and isinstance(col[0], str):
-        return [t.encode() for t in col]
-    return col
-
-
-def _flatten(cols: Sequence[Col], size: int, binary: bool = False) -> Col:
-    out = _Lines(size, binary)
-    out.extend(cols)
-    if len(out.cols) == 1:
-        return out.cols[0]
-    return out.join(size)
-
-
-def _spread(texts: list[Any], inverse: Any) -> Col:
-    return _Spread(texts, inverse)
-
-
-def _merge(mask: BoolArr, yes: Col, no: Col) -> Col:
-    """Rows where ``mask``: ``yes`` (one text per such row); the others: ``no``."""
-    size = len(mask)
-    out = np.empty(size, dtype=object)
-    out[mask] = yes if isinstance(yes, (str, bytes)) else np.array(_rows(yes, int(mask.sum())), dtype=object)
-    out[~mask] = no if isinstance(no, (str, bytes)) else np.array(_rows(no, size - int(mask.sum())), dtype=object)
-    texts: list[Any] = out.tolist()
-    return texts
 
 
 class _Filler:
@@ -206,6 +77,7 @@ class _Filler:
         self.day = skel.ruleset.in_force.start
         self._keyed: dict[tuple[int, int], tuple[Any, I64, list[Any] | NumberTexts, I64 | None]] = {}
         self._texts: dict[tuple[int, int, str, bool], Col] = {}
+        self._splits: dict[tuple[int, int, str, bool], list[Col]] = {}
         self._numbers: dict[tuple[bytes, bytes], NumberTexts] = {}
         #: The kind of each criteria node, as its CriterionResult has it.
         self.kinds: dict[str, str] = {}
@@ -255,7 +127,9 @@ class _Filler:
                     return NumberTexts(np.array([n], dtype=np.int64), np.array([d], dtype=np.int64),
                                        self.formats), None
                 ns = n[rows]
-                uniq, inverse = np.unique(ns, return_inverse=True)
+                if _surely_dense(ns):
+                    return self.numbers(ns, np.full(len(ns), d, dtype=np.int64)), self.identity(len(rows))
+                uniq, inverse = _unique(ns)
                 if len(uniq) * _DENSE > len(rows):
                     return self.numbers(ns, np.full(len(ns), d, dtype=np.int64)), self.identity(len(rows))
                 return self.numbers(uniq, np.full(len(uniq), d, dtype=np.int64)), inverse
@@ -263,19 +137,28 @@ class _Filler:
             ds = d[rows]
             if len(ns) and np.abs(ns).max() < _HALF and ds.max() < _WORD:
                 # One int64 key per pair, n·2³² + d (d < 2³²): n is the key shifted back.
-                uniq, inverse = np.unique(ns * _WORD + ds, return_inverse=True)
+                keys = ns * _WORD + ds
+                if _surely_dense(keys):
+                    return self.numbers(ns, ds), self.identity(len(rows))
+                packed = _packed(ns, ds)
+                if packed is not None:  # few numerators and denominators: no sort
+                    (uniq_n, uniq_d), inverse = packed
+                    if len(uniq_n) * _DENSE > len(rows):
+                        return self.numbers(ns, ds), self.identity(len(rows))
+                    return self.numbers(uniq_n, uniq_d), inverse
+                uniq, inverse = np.unique(keys, return_inverse=True)
                 if len(uniq) * _DENSE > len(rows):
                     return self.numbers(ns, ds), self.identity(len(rows))
                 return self.numbers(uniq >> 32, uniq & (_WORD - 1)), inverse
             pairs = np.ascontiguousarray(np.stack([ns, ds], axis=1))
-            keys = pairs.view(np.dtype((np.void, 16))).ravel()
-            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            voids = pairs.view(np.dtype((np.void, 16))).ravel()
+            _, first, inverse = np.unique(voids, return_index=True, return_inverse=True)
             if len(first) * _DENSE > len(rows):
                 return self.numbers(ns, ds), self.identity(len(rows))
             picked = pairs[first]
             return self.numbers(picked[:, 0].copy(), picked[:, 1].copy()), inverse
         if isinstance(value, Cat):
-            uniq, inverse = np.unique(value.codes[rows], return_inverse=True)
+            uniq, inverse = _unique(value.codes[rows].astype(np.int64))
             return [value.labels[c] for c in uniq.tolist()], inverse
         if isinstance(value, np.ndarray):
             if value.ndim == 0:
@@ -312,13 +195,16 @@ class _Filler:
 
     def number(self, value: CValue | Value, rows: I64, kind: str = "number") -> list[Col]:
         """A Number's JSON (``number``) or the fields of a number value (``number_value``) of
-        each row. A column with texts made row by row gives its exact and display texts as two
-        slots between static texts (joined with the line: cheaper than one text per row)."""
+        each row. A value with texts made row by row gives, for ``number_value`` (a value of the
+        rule set, shown once), its exact and display texts as two slots between static texts
+        (joined with the line: cheaper than one text per row); a Number (points, raw points,
+        the total) is one text per row, shared by the slots that show the same values (the
+        points and raw points of a criterion, and of the total, are the same values)."""
         distinct, inverse = self.keyed(value, rows)
-        if isinstance(distinct, NumberTexts) and inverse is self._identity.get(len(rows)):
+        if (kind == "number_value" and isinstance(distinct, NumberTexts)
+                and inverse is self._identity.get(len(rows))):
             exact, display = distinct.base(self.binary)
-            head = '{"exact":"' if kind == "number" else '"type":"number","exact":"'
-            return [head, exact, '","display":"', display, '"}' if kind == "number" else '"']
+            return ['"type":"number","exact":"', exact, '","display":"', display, '"']
         return [self.texts(value, rows, kind)]
 
     def _fn(self, kind: str, wrap: bool) -> Callable[[Any], str]:
@@ -349,21 +235,45 @@ class _Filler:
         return fns[kind]
 
     def layered(self, layers: list[tuple[Any, BoolArr | None]], rows: I64, wrap: bool,
-                otherwise: Callable[[I64], Col]) -> Col:
+                otherwise: Callable[[I64], Col]) -> list[Col]:
         """Texts from the first layer whose mask holds for the row, else ``otherwise``."""
         if not layers:
-            return otherwise(rows)
+            return [otherwise(rows)]
         value, mask = layers[0]
         if value is MISSING:
             return self.layered(layers[1:], rows, wrap, otherwise)
         if mask is None:
-            return self.texts(value, rows, "hole", wrap)
+            return self.split(value, rows, "hole", wrap)
         m = mask[rows]
         if m.all():
-            return self.texts(value, rows, "hole", wrap)
+            return self.split(value, rows, "hole", wrap)
         if not m.any():
             return self.layered(layers[1:], rows, wrap, otherwise)
-        return _merge(m, self.texts(value, rows[m], "hole", wrap), self.layered(layers[1:], rows[~m], wrap, otherwise))
+        rest = rows[~m]
+        return [_merge(m, self.texts(value, rows[m], "hole", wrap),
+                       _flatten(self.layered(layers[1:], rest, wrap, otherwise), len(rest), self.binary))]
+
+    def split(self, value: CValue | Value, rows: I64, kind: str, wrap: bool = False) -> list[Col]:
+        """A ``hole``, ``term`` or ``equals`` text of each row as slots. A column with texts made row by
+        row gives its prefix (``≈`` where rounded) and the row's exact or display text (the
+        objects the value's other slots hold, so a line's join finds them in the cache) as two
+        slots: no text is made per row."""
+        key = (id(value), id(rows), kind, wrap)
+        hit = self._splits.get(key)
+        if hit is not None:
+            return hit
+        distinct, inverse = self.keyed(value, rows)
+        parts = None
+        if isinstance(distinct, NumberTexts) and inverse is self._identity.get(len(rows)):
+            parts = distinct.split(kind, wrap, self.binary)
+        if parts is None:
+            out: list[Col] = [self.texts(value, rows, kind, wrap)]
+        else:
+            prefix, index, texts = parts
+            head: Col = prefix if index is None else _Spread(list(prefix), index)
+            out = [head, texts] if head else [texts]
+        self._splits[key] = out
+        return out
 
     def sources(self, hole: Hole) -> list[tuple[Any, BoolArr | None]]:
         """Where a hole's value comes from, in the order :meth:`_Fill.value` looks."""
@@ -399,18 +309,12 @@ class _Filler:
             def otherwise(sub: I64, fb: Template = fallback) -> Col:
                 return _flatten(self.template(fb, sub), len(sub), self.binary)
 
-            out.append(self.layered(self.sources(part), rows, part.wrap, otherwise))
+            out.extend(self.layered(self.sources(part), rows, part.wrap, otherwise))
         return out
 
     def equals(self, value: CValue, rows: I64) -> list[Col]:
-        """`` = value`` of each row; a column with texts made row by row and none rounded gives
-        `` = `` and its exact texts as two slots."""
-        distinct, inverse = self.keyed(value, rows)
-        if isinstance(distinct, NumberTexts) and inverse is self._identity.get(len(rows)):
-            exact = distinct.unrounded(self.binary)
-            if exact is not None:
-                return [" = ", exact]
-        return [self.texts(value, rows, "equals")]
+        """`` = value`` of each row (:meth:`split`)."""
+        return self.split(value, rows, "equals")
 
     # ------------------------------------------------------------------ parts of the line
 
@@ -431,7 +335,7 @@ class _Filler:
             out.add('"')
             for op, name in skel.terms:
                 out.add(_esc(op))
-                out.add(self.texts(run.crit[name][0], rows, "term"))
+                out.extend(self.split(run.crit[name][0], rows, "term"))
             out.extend(self.equals(raw, rows))
             out.add('"')
         else:
@@ -529,6 +433,8 @@ def _subjects(ids: Sequence[str], names: Sequence[str | None], periods: Sequence
         head: list[Col] = ['{"id":"', "\n".join(ids_).encode().split(b"\n") if binary else ids_, '"']
     else:
         head = ['{"id":', [encode_basestring(i) for i in ids_]]
+    if names_.count(names_[0]) == size and periods_.count(periods_[0]) == size:  # one name and period
+        return [*head, ',"name":' + _js(names_[0]) + ',"period":' + _js(periods_[0]) + "}"]
     pairs = list(zip(names_, periods_))
     tails = {key: ',"name":' + _js(key[0]) + ',"period":' + _js(key[1]) + "}" for key in dict.fromkeys(pairs)}
     if len(tails) == 1:

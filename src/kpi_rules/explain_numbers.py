@@ -33,37 +33,67 @@ _MAX_PLACES = 18
 Strs = npt.NDArray[Any]
 
 
-def _fixed(x: I64, width: int) -> Strs:
-    """``0 ≤ x < 10**width`` as exactly ``width`` digits (leading zeros kept): the digits are
-    computed by integer division and the code points viewed as text (numpy's own conversion
-    of integers to text is several times slower)."""
-    codes = np.empty((len(x), width), dtype=np.uint32)
-    for j in range(width - 1, -1, -1):
+def _written(x: I64, places: int = 0, negative: BoolArr | None = None, tail: bytes = b"") -> Strs:
+    """Each ``x ≥ 0`` in decimal (over ``10**places``: with exactly ``places`` decimals), a
+    minus before it where ``negative``, ``tail`` after it, as ASCII bytes (a numpy bytes array).
+
+    The digits are computed by integer division into the columns of a byte matrix, the point
+    and the tail are columns of it too, leading zeros become spaces and one strip removes them:
+    no text is concatenated (numpy's conversion of integers to text, and its concatenation of
+    texts, cost several times more; bytes, one per character, because numbers are ASCII)."""
+    size = len(x)
+    if size == 0:
+        return np.empty(0, dtype="S1")
+    width = max(len(str(int(x.max()))), places + 1)
+    point = 1 if places else 0
+    sign = 1 if negative is not None and negative.any() else 0
+    body = sign + width + point
+    codes = np.empty((size, body + len(tail)), dtype=np.uint8)
+    blanks = np.zeros(size, dtype=np.intp) if sign else None  # leading spaces of each row
+    stripped = False
+    for k in range(width):  # the k-th digit from the right
+        col = body - 1 - k - (point if k >= places else 0)
+        # A whole digit left of the units digit is a leading zero where nothing is left.
+        zero = x == 0 if k > places else None
         x, digit = np.divmod(x, 10)
-        codes[:, j] = digit
-    codes += 48  # "0"
-    return codes.view(f"U{width}").ravel()
+        codes[:, col] = digit + 48  # "0"
+        if zero is not None and zero.any():
+            np.copyto(codes[:, col], 32, where=zero)  # " ", stripped below
+            stripped = True
+            if blanks is not None:
+                blanks += zero
+    if point:
+        codes[:, body - 1 - places] = 46  # "."
+    if tail:
+        codes[:, body:] = np.frombuffer(tail, dtype=np.uint8)
+    if blanks is not None:
+        assert negative is not None
+        codes[:, 0] = 32
+        at = np.flatnonzero(negative)
+        codes[at, blanks[at]] = 45  # "-" just before the first digit
+        stripped = True
+    texts = codes.view(f"S{codes.shape[1]}").ravel()
+    return np.strings.lstrip(texts, b" ") if stripped else texts
 
 
 def _itoa(x: I64) -> Strs:
-    """Integers ``x ≥ 0`` as text, as ``str`` writes them."""
+    """Integers ``x ≥ 0`` as ASCII bytes, as ``str`` writes them."""
     if len(x) == 0 or x.min() < 0:
-        return x.astype(str)
-    width = len(str(int(x.max())))
-    digits = _fixed(x, width)
-    if width == 1:
-        return digits
-    return np.where(x == 0, "0", np.strings.lstrip(digits, "0"))
+        return x.astype("S")
+    return _written(x)
 
 
 def _decimal(q: I64, places: int, negative: BoolArr) -> Strs:
-    """``±q / 10**places`` written with exactly ``places`` decimals (q ≥ 0)."""
-    sign = np.where(negative & (q > 0), "-", "")
-    if places == 0:
-        return np.strings.add(sign, _itoa(q))
-    p = np.int64(10**places)
-    whole, frac = np.divmod(q, p)
-    return _concat(sign, _itoa(whole), ".", _fixed(frac, places))
+    """``±q / 10**places`` written with exactly ``places`` decimals (q ≥ 0), as ASCII bytes."""
+    return _written(q, places, negative & (q > 0))
+
+
+#: Groups of at most this many values are written one by one (the numpy steps cost ~50 µs).
+_FEW = 8
+
+#: d = 2^a·5^b divides 10**18 unless a or b > 18, so unless d ≥ 2**19.
+_TEN18 = np.int64(10**18)
+_TWO19 = 1 << 19
 
 
 class NumberTexts:
@@ -79,6 +109,7 @@ class NumberTexts:
         self._text_lists: dict[bool, tuple[list[Any], list[Any], list[bool]]] = {}
         self._memo: dict[tuple[str, bool, bool], list[Any]] = {}
         self._places: I64 | None = None
+        self._shown: dict[bool, tuple[Any, list[Any]]] = {}
 
     def texts(self, kind: str, wrap: bool = False, binary: bool = False) -> list[Any]:
         """The texts of one kind (``number``, ``number_value``, ``hole``, ``term``, ``equals``,
@@ -97,6 +128,12 @@ class NumberTexts:
 
     @property
     def display(self) -> Strs:
+        """The display texts (a numpy text array)."""
+        return _wide(self.display_bytes)
+
+    @property
+    def display_bytes(self) -> Strs:
+        """The display texts as ASCII bytes (a numpy bytes array)."""
         if self._display is None:
             self._display = self._round(self.formats.decimals, self.formats.mode)
         return self._display
@@ -134,27 +171,58 @@ class NumberTexts:
             qs = q[safe]
             out[safe] = _decimal(np.abs(qs), decimals, qs < 0).astype(object)
         for i in np.flatnonzero(~safe).tolist():
-            out[i] = self.formats.display(self.fraction(i))
-        return out.astype(str)
+            out[i] = self.formats.display(self.fraction(i)).encode()
+        return out.astype("S")
+
+    @property
+    def rounded(self) -> BoolArr:
+        """Whether a formula shows each value rounded (a decimal form longer than
+        ``MAX_FORMULA_DECIMALS`` or not terminating: ``ValueFormats.plain``)."""
+        places = self.places
+        flags: BoolArr = (places < 0) | (places > MAX_FORMULA_DECIMALS)
+        return flags
 
     @property
     def places(self) -> I64:
         """Decimals that write each value exactly (-1: its decimal form does not terminate)."""
         if self._places is None:
-            rest = self.d.copy()
-            twos = np.zeros(len(rest), dtype=np.int64)
-            fives = np.zeros(len(rest), dtype=np.int64)
-            for prime, count in ((2, twos), (5, fives)):
-                step = (rest % prime) == 0
-                while step.any():
-                    rest[step] //= prime
-                    count += step
+            d = self.d
+            places = np.full(len(d), -1, dtype=np.int64)
+            # Terminating (d = 2^a·5^b) with a, b ≤ 18: d divides 10**18; the places are the
+            # least k with d | 10**k.
+            at = np.flatnonzero(_TEN18 % d == 0)
+            if len(at):
+                ds = d[at]
+                for k in range(_MAX_PLACES + 1):
+                    hit = np.int64(10**k) % ds == 0
+                    places[at[hit]] = k
+                    at, ds = at[~hit], ds[~hit]
+                    if not len(at):
+                        break
+            # Larger powers of 2 or 5 (d ≥ 2**19): stripped one factor at a time.
+            big = np.flatnonzero((places < 0) & (d >= _TWO19))
+            if len(big):
+                rest = d[big].copy()
+                twos = np.zeros(len(rest), dtype=np.int64)
+                fives = np.zeros(len(rest), dtype=np.int64)
+                for prime, count in ((2, twos), (5, fives)):
                     step = (rest % prime) == 0
-            self._places = np.where(rest == 1, np.maximum(twos, fives), -1)
+                    while step.any():
+                        rest[step] //= prime
+                        count += step
+                        step = (rest % prime) == 0
+                places[big] = np.where(rest == 1, np.maximum(twos, fives), -1)
+            self._places = places
         return self._places
 
     @property
     def exact(self) -> Strs:
+        """The exact texts (a numpy text array)."""
+        return _wide(self.exact_bytes)
+
+    @property
+    def exact_bytes(self) -> Strs:
+        """The exact texts as ASCII bytes (a numpy bytes array)."""
         if self._exact is None:
             n, d, places = self.n, self.d, self.places
             # (rows, texts) per kind of value, then written into one array of texts.
@@ -162,10 +230,17 @@ class NumberTexts:
             fraction = places < 0
             if fraction.any():
                 nf = n[fraction]
-                pieces.append((fraction, _concat(np.where(nf < 0, "-", ""), _itoa(np.abs(nf)), "/",
-                                                 _itoa(d[fraction]))))
-            for k in np.unique(places[places >= 0]).tolist():
-                at = np.flatnonzero(places == k)
+                an = np.abs(nf)
+                head = _written(an, 0, nf < 0, b"/") if an.min() >= 0 else _concat(
+                    np.where(nf < 0, b"-", b""), _itoa(an), b"/")  # |INT64_MIN| does not fit
+                pieces.append((fraction, np.strings.add(head, _itoa(d[fraction]))))
+            terminating = np.flatnonzero(places >= 0)
+            counts = places[terminating]
+            for k in np.unique(counts).tolist():
+                at = terminating[counts == k]
+                if len(at) <= _FEW:  # a few values: one by one costs less than the numpy steps
+                    pieces.append((at, np.array([_exact_one(self.fraction(i)).encode() for i in at.tolist()])))
+                    continue
                 if k <= _MAX_PLACES:
                     scale = np.int64(10**k) // d[at]  # d divides 10**k
                     ns = n[at]
@@ -174,12 +249,12 @@ class NumberTexts:
                         pieces.append((at[safe], _decimal(np.abs(ns[safe]) * scale[safe], k, ns[safe] < 0)))
                     at = at[~safe]
                 if len(at):
-                    pieces.append((at, np.array([_exact_one(self.fraction(i)) for i in at.tolist()])))
+                    pieces.append((at, np.array([_exact_one(self.fraction(i)).encode() for i in at.tolist()])))
             if len(pieces) == 1 and len(pieces[0][1]) == len(n):
                 out = pieces[0][1]
             else:
-                width = max(texts.dtype.itemsize // 4 for _, texts in pieces)
-                out = np.empty(len(n), dtype=f"U{width}")
+                width = max(texts.dtype.itemsize for _, texts in pieces)
+                out = np.empty(len(n), dtype=f"S{width}")
                 for at, texts in pieces:
                     out[at] = texts
             self._exact = out
@@ -187,18 +262,13 @@ class NumberTexts:
 
     # ------------------------------------------------------------------ texts built from them
 
-    # Composed in Python over lists: numpy's fixed-width texts grow with every piece added, and
-    # its text operations cost more per value than Python's (measured).
+    # Composed in Python over lists where most pieces are shared objects (a hole, `` = value``),
+    # with numpy bytes where every text is new (a Number's JSON: measured faster than `%`).
 
     def base(self, binary: bool = False) -> tuple[list[Any], list[Any]]:
         """The exact and display texts (UTF-8 encoded if ``binary``)."""
         exact, display, _ = self._lists(binary)
         return exact, display
-
-    def unrounded(self, binary: bool = False) -> list[Any] | None:
-        """The exact texts, if a formula shows every value exactly (none rounded), else None."""
-        exact, _, rounded = self._lists(binary)
-        return None if any(rounded) else exact
 
     def _lists(self, binary: bool = False) -> tuple[list[Any], list[Any], list[bool]]:
         """The exact and display texts (UTF-8 encoded if ``binary``) and whether a formula
@@ -206,26 +276,58 @@ class NumberTexts:
         terminating: ``ValueFormats.plain``)."""
         hit = self._text_lists.get(binary)
         if hit is None:
-            places = self.places
-            rounded: list[bool] = ((places < 0) | (places > MAX_FORMULA_DECIMALS)).tolist()
+            rounded: list[bool] = self.rounded.tolist()
+            # Bytes arrays give bytes objects (trailing NUL padding dropped).
+            exact_b, display_b = self.exact_bytes, self.display_bytes
             if binary:
-                exact, display = _utf8(self.exact), _utf8(self.display)
+                exact, display = exact_b.tolist(), display_b.tolist()
             else:
-                exact, display = self.exact.tolist(), self.display.tolist()
+                exact, display = _wide(exact_b).tolist(), _wide(display_b).tolist()
             hit = self._text_lists[binary] = (exact, display, rounded)
         return hit
 
+    def split(self, kind: str, wrap: bool = False, binary: bool = False) -> tuple[Any, Any, list[Any]] | None:
+        """A ``hole``, ``term`` or ``equals`` text of each value as two parts, each made without copying
+        a text: its prefix (the first of the pair ``prefixes`` where the value is shown
+        exactly, the second where rounded: ``≈``), which of the pair (``index``: an intp array,
+        or None where all values take the same), and the exact or display text of the value
+        (the objects :meth:`base` gives, which other slots of a line share). None for a hole
+        with ``wrap`` and a negative value shown exactly (parenthesised)."""
+        exact, display, rounded = self._lists(binary)
+        flags = self.rounded
+        if kind == "equals":
+            prefixes = _EQUALS[binary][::-1]
+        elif kind in ("hole", "term"):  # a term: a hole never parenthesised
+            if kind == "hole" and wrap and (self.n < 0).any() and not flags.all():
+                return None
+            prefixes = (_HOLE[binary][0][:0], _HOLE[binary][0])
+        else:
+            raise ValueError(kind)
+        if flags.all():
+            return prefixes[1], None, display
+        if not flags.any():
+            return prefixes[0], None, exact
+        hit = self._shown.get(binary)
+        if hit is None:
+            hit = self._shown[binary] = (flags.astype(np.intp),
+                                         [s if r else e for e, s, r in zip(exact, display, rounded)])
+        return prefixes, hit[0], hit[1]
+
     def number(self, binary: bool = False) -> list[Any]:
         """JSON of a Number (``ValueFormats.number``)."""
-        exact, display, _ = self._lists(binary)
-        fmt = _NUMBER[binary]
-        return [fmt % pair for pair in zip(exact, display)]
+        return self._framed(b'{"exact":"', b'"}', binary)
 
     def number_value(self, binary: bool = False) -> list[Any]:
         """``ValueFormats.number_value``."""
-        exact, display, _ = self._lists(binary)
-        fmt = _NUMBER_VALUE[binary]
-        return [fmt % pair for pair in zip(exact, display)]
+        return self._framed(b'"type":"number","exact":"', b'"', binary)
+
+    def _framed(self, head: bytes, tail: bytes, binary: bool) -> list[Any]:
+        """``head`` exact ``","display":"`` display ``tail`` of each value, composed as numpy
+        bytes (numbers are ASCII)."""
+        add = np.strings.add
+        texts = add(add(add(add(head, self.exact_bytes), b'","display":"'), self.display_bytes), tail)
+        out: list[Any] = texts.tolist() if binary else _wide(texts).tolist()
+        return out
 
     def hole(self, wrap: bool, binary: bool = False) -> list[Any]:
         """The text of a hole of a formula (parenthesised when ``wrap`` and not one operand:
@@ -277,25 +379,18 @@ class NumberTexts:
 
 
 #: Constants of the texts built from the base texts, as text (False) and as UTF-8 (True).
-_NUMBER: dict[bool, Any] = {False: '{"exact":"%s","display":"%s"}', True: b'{"exact":"%s","display":"%s"}'}
-_NUMBER_VALUE: dict[bool, Any] = {False: '"type":"number","exact":"%s","display":"%s"',
-                                  True: b'"type":"number","exact":"%s","display":"%s"'}
 _HOLE: dict[bool, tuple[Any, ...]] = {False: ("≈", "(", ")", "-"), True: ("≈".encode(), b"(", b")", b"-")}
 _EQUALS: dict[bool, tuple[Any, ...]] = {False: (" ≈ ", " = "), True: (" ≈ ".encode(), b" = ")}
 
 
-def _utf8(texts: Strs) -> list[bytes]:
-    """Texts of a numpy text array UTF-8 encoded: ASCII texts (numbers are) by narrowing their
-    code points to bytes in one step, the others one by one."""
-    size = len(texts)
-    width = texts.dtype.itemsize // 4
-    if size == 0 or width == 0 or texts.dtype.kind != "U":
-        return [str(t).encode() for t in texts.tolist()]
-    codes = np.ascontiguousarray(texts).view(np.uint32)
-    if int(codes.max()) >= 128:
-        return [t.encode() for t in texts.tolist()]
-    out: list[bytes] = codes.astype(np.uint8).view(f"S{width}").tolist()
-    return out
+def _wide(texts: Strs) -> Strs:
+    """ASCII bytes (numbers are written in ASCII) as a numpy text array: each byte widened to
+    a code point (cheaper than numpy's cast, which decodes)."""
+    width = texts.dtype.itemsize
+    if len(texts) == 0 or width == 0:
+        return texts.astype("U")
+    codes = np.ascontiguousarray(texts).view(np.uint8).astype(np.uint32)
+    return codes.view(f"U{width}")
 
 
 def _concat(*parts: Any) -> Strs:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kpi_rules.explain_plan import ExplanationSkeleton
     from kpi_rules.plan import Plan
 
-__all__ = ["cohort_json", "periods_json", "quota_reason", "related_json"]
+__all__ = ["cohort_json", "periods_json", "quota_reason", "related_json", "related_subject_json"]
 
 
 def _js(text: str | None) -> str:
@@ -138,7 +138,7 @@ def related_json(skel: ExplanationSkeleton, plan: Plan,
     ``cache``: the JSON of each related subject by the identity of its (immutable) result, for
     results shared by several records (a civil servant is read by their deputy, their division's
     head and their agency's head); it keeps the results it names alive. One cache per skeleton."""
-    lang, number, ref = skel.lang, skel.formats.number, skel.ref
+    lang = skel.lang
     if cache is not None and len(cache) > RELATED_CACHE_LIMIT:
         cache.clear()
     notes: dict[str | None, str] = {}
@@ -155,17 +155,22 @@ def related_json(skel: ExplanationSkeleton, plan: Plan,
                 if hit is not None and hit[0] is item:
                     subjects.append(hit[1])
                     continue
-            if item.rated:
-                note = "null"
-            else:
-                note = notes.get(item.note) or notes.setdefault(
-                    item.note, _js(message(f"related.{item.note or 'not_rated'}", lang)))
-            subjects.append('{"id":' + _js(item.id) + ',"name":' + _js(item.name) + ',"rated":'
-                            + ("true" if item.rated else "false") + ',"total":'
-                            + (number(item.total) if item.total is not None else "null") + ',"level":'
-                            + (ref(item.level) if item.level is not None else "null") + ',"note":' + note + "}")
+            subjects.append(related_subject_json(skel, item, notes))
             if cache is not None:
                 cache[id(item)] = (item, subjects[-1])
         parts.append('{"relation":' + _js(rel.name) + ',"label":' + _js(rel.label.get(lang)) + ',"subjects":['
                      + ",".join(subjects) + "]}")
     return "[" + ",".join(parts) + "]"
+
+
+def related_subject_json(skel: ExplanationSkeleton, item: RelatedResult, notes: dict[str | None, str]) -> str:
+    """JSON of one related subject of :func:`related_json` (``notes``: the note texts made so far)."""
+    if item.rated:
+        note = "null"
+    else:
+        note = notes.get(item.note) or notes.setdefault(
+            item.note, _js(message(f"related.{item.note or 'not_rated'}", skel.lang)))
+    return ('{"id":' + _js(item.id) + ',"name":' + _js(item.name) + ',"rated":'
+            + ("true" if item.rated else "false") + ',"total":'
+            + (skel.formats.number(item.total) if item.total is not None else "null") + ',"level":'
+            + (skel.ref(item.level) if item.level is not None else "null") + ',"note":' + note + "}")

@@ -5,8 +5,11 @@ and units rated in one columnar batch of their *derived* plan (``relation_plan.p
 list inputs of related results) are explained from that batch too: the derived plan shares every
 expression node with the role's own plan, so the batch's trace and lines are those of the record
 path, save the ``related`` part (the derived record has no related subjects), which is written
-from the related results the batch was given (:func:`kpi_rules.explain_parts.related_json`) and
-spliced in. ``tests/test_explain_parts.py`` compares every such line with the record path's.
+from the period view's columns (:mod:`kpi_rules.related_lines`: each related subject's JSON made
+once per period for every leader reading it; the bytes of
+:func:`kpi_rules.explain_parts.related_json`) and spliced into the batch's line as bytes.
+``tests/test_explain_parts.py`` and ``tests/test_related_lines.py`` compare every such line with
+the record path's.
 
 What needs the record itself (the next-level advice, which rates it again, and the pydantic
 models of :meth:`~kpi_rules.province_batch.TablesRun.explanations`) rebuilds it and rates it one
@@ -17,25 +20,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from kpi_rules.explain_parts import related_json
 from kpi_rules.explain_plan import explanation_json, skeleton_for
+from kpi_rules.year_columns import YearResults
+from kpi_rules.year_lines import YearLineCache, write_year_rows
+from kpi_rules.related_lines import TextsCache, related_lines
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from kpi_rules.batch import BatchResult
     from kpi_rules.explain_workers import Piece
     from kpi_rules.models import Explanation
     from kpi_rules.plan import Plan
     from kpi_rules.province import ProvinceResult
     from kpi_rules.province_batch import TablesRun
+    from kpi_rules.related_view import PeriodView
     from kpi_rules.results import RelatedResult, Result, SubjectRecord
 
 __all__ = ["LeaderBatch", "LeaderRecords", "Related", "explanation_pieces", "write_leader_lines", "write_year_lines"]
 
 Related = Mapping[str, "tuple[RelatedResult, ...] | RelatedResult | None"]
 
-_EMPTY = ',"related":[]'
+_EMPTY_BYTES = b',"related":[]'
+#: Key of the period view's related texts in a cache of :meth:`LeaderBatch.line_bytes`.
+_TEXTS = "related_texts"
 
 
 @dataclass
@@ -53,24 +64,48 @@ class LeaderBatch:
     related: Callable[[str], Related]
     #: The subject's typed record with its related results (rebuilt, for the advice and models).
     record: Callable[[str], SubjectRecord]
+    #: The period's view of related results and the codes of a subject's related subjects by
+    #: relation (``RelatedCodes.of``): the ``related`` parts are written from the view's columns
+    #: (:mod:`kpi_rules.related_lines`). Without them, through :attr:`related`.
+    view: PeriodView | None = None
+    codes: Callable[[str, str], np.ndarray[Any, Any] | None] | None = None
 
-    def lines(self, lang: str, *, advice: bool = False,
-              cache: dict[int, tuple[RelatedResult, str]] | None = None) -> Iterator[str]:
-        """One JSON line per subject: ``explanation_json`` of the record path, byte for byte.
-        ``cache``: related subjects' JSON shared across batches of one plan and language
-        (:func:`~kpi_rules.explain_parts.related_json`)."""
+    def lines(self, lang: str, *, advice: bool = False, cache: dict[Any, Any] | None = None) -> Iterator[str]:
+        """One JSON line per subject: ``explanation_json`` of the record path, byte for byte
+        (:meth:`line_bytes` decoded, or with the advice rated again one by one)."""
         if advice:
             for subject in self.subjects:
                 result, record = self.traced(subject)
                 yield explanation_json(result, self.plan, lang, record=record, advice=True) + "\n"
             return
+        for line in self.line_bytes(lang, cache=cache):
+            yield line.decode()
+
+    def line_bytes(self, lang: str, *, cache: dict[Any, Any] | None = None) -> Iterator[bytes]:
+        """The lines without the advice as UTF-8 bytes: the batch's own lines
+        (``explanation_bytes``) with each subject's ``related`` list spliced in. ``cache``: what
+        is shared across batches (the period view's related texts; the related subjects' JSON
+        by plan for batches without a view)."""
+        if cache is None:
+            cache = {}
         skel = skeleton_for(self.plan, lang)
-        for subject, line in zip(self.subjects, self.batch.explanation_lines(), strict=True):
-            cut = line.rfind(_EMPTY)
+        related: Iterable[list[bytes]] | None = None
+        if self.view is not None and self.codes is not None:
+            texts = cache.get(_TEXTS)
+            if texts is None:
+                texts = cache[_TEXTS] = TextsCache()
+            related = related_lines(skel, self.plan, self.view, self.subjects, self.codes, texts)
+        if related is None:
+            by_plan = cache.setdefault(id(self.plan), {})
+            related = ([related_json(skel, self.plan, self.related(subject), by_plan).encode()]
+                       for subject in self.subjects)
+        size = len(_EMPTY_BYTES)
+        for subject, line, pieces in zip(self.subjects, self.batch.explanation_bytes(), related, strict=True):
+            cut = line.rfind(_EMPTY_BYTES)
             if cut < 0:
                 raise AssertionError(f"the batch line of `{subject}` has no empty `related` list")
-            yield (line[:cut] + ',"related":' + related_json(skel, self.plan, self.related(subject), cache)
-                   + line[cut + len(_EMPTY):])
+            view = memoryview(line)  # (the line is copied once, into the joined one)
+            yield b"".join([view[:cut], b',"related":', *pieces, view[cut + size:]])
 
     def explanations(self, lang: str) -> Iterator[Explanation]:
         """The explanations as ``explain`` gives them for the record path (advice included)."""
@@ -116,29 +151,40 @@ class LeaderRecords(Mapping[tuple[str, str], "SubjectRecord"]):
 
 
 def write_leader_lines(out: BinaryIO, leaders: list[LeaderBatch], lang: str, *, advice: bool = False,
-                       caches: dict[int, dict[int, tuple[RelatedResult, str]]] | None = None) -> int:
-    """The lines of every :class:`LeaderBatch`, in order; returns how many. The JSON of a related
-    subject is made once per plan (a civil servant is read by several leaders; ``caches``: to
-    share it across calls)."""
+                       caches: dict[Any, Any] | None = None) -> int:
+    """The lines of every :class:`LeaderBatch`, in order, as UTF-8 bytes; returns how many. The
+    JSON of a related subject is made once per period (a civil servant is read by several
+    leaders; ``caches``: to share it across calls)."""
     if caches is None:
         caches = {}
     write = out.write
     count = 0
     for batch in leaders:
-        for line in batch.lines(lang, advice=advice, cache=caches.setdefault(id(batch.plan), {})):
-            write(line.encode())
+        lines = (line.encode() for line in batch.lines(lang, advice=True)) if advice \
+            else batch.line_bytes(lang, cache=caches)
+        for data in lines:
+            write(data)
             count += 1
     return count
 
 
 def write_year_lines(out: BinaryIO, outcome: ProvinceResult, plans: Mapping[str, Plan], lang: str, *,
-                     advice: bool = False, keys: Iterable[tuple[str, str]] | None = None) -> int:
+                     advice: bool = False, keys: Iterable[tuple[str, str]] | None = None,
+                     rows: tuple[int, int] | None = None, cache: YearLineCache | None = None) -> int:
     """The explanation of every year (or half-year) result of ``outcome`` as a JSON line, in the
-    order of ``outcome.years`` (or of those of ``keys``); returns how many. A year has no record:
-    the combined periods, the decision and its quota part are filled from the skeleton
-    (:mod:`kpi_rules.explain_parts`)."""
+    order of ``outcome.years`` (or of those of ``keys``, or its rows ``rows``: start, stop); returns
+    how many. A year has no record (``advice`` changes nothing): the combined periods, the decision
+    and its quota part are filled from the skeleton (:mod:`kpi_rules.explain_parts`); the years of a
+    columnar run are written in blocks from their columns (:mod:`kpi_rules.year_lines`;
+    ``cache``: its writers, kept across calls)."""
+    table = _year_rows(outcome) if keys is None else None
+    if table is not None:
+        start, stop = rows if rows is not None else (0, len(table))
+        return write_year_rows(out, table, plans, lang, start, stop, cache)
     role_of = outcome.province.role_of
     years = outcome.years
+    if rows is not None:
+        keys = list(years)[rows[0]:rows[1]]
     chosen = years.items() if keys is None else ((key, years[key]) for key in keys)
     write = out.write
     count = 0
@@ -148,11 +194,19 @@ def write_year_lines(out: BinaryIO, outcome: ProvinceResult, plans: Mapping[str,
     return count
 
 
+def _year_rows(outcome: ProvinceResult) -> YearResults | None:
+    """The columnar year rows of ``outcome`` (None: its years are a plain mapping)."""
+    years = outcome.years
+    return years if isinstance(years, YearResults) else None
+
+
 # --------------------------------------------------------------------------- parts, for workers
 
 #: Estimated cost of a line (µs, measured on the generated provinces of bench/province_scale.py),
 #: to split the lines of :func:`~kpi_rules.province_batch.write_explanations` among workers.
-STAFF_COST, LEADER_COST, RECORD_COST, YEAR_COST = 12.0, 550.0, 600.0, 200.0
+STAFF_COST, LEADER_COST, RECORD_COST, YEAR_COST = 12.0, 70.0, 600.0, 15.0
+#: A year line built from its ``Result`` (years that are not columnar rows).
+YEAR_RESULT_COST = 200.0
 #: Records rated one by one, and years, are cut into pieces of this many lines.
 PIECE_LINES = 1024
 
@@ -216,6 +270,18 @@ def explanation_pieces(run: TablesRun, *, advice: bool = False) -> tuple[list[Pi
         pieces.append(one_by_one(part))
         costs.append(RECORD_COST * len(part))
 
+    rows = _year_rows(outcome)
+    if rows is not None:  # written from the year columns, a range of rows a piece
+        year_cache: YearLineCache = {}  # (one per process)
+
+        def year_rows(start: int, stop: int) -> Piece:
+            return lambda out: write_year_lines(out, outcome, plans, lang, rows=(start, stop), cache=year_cache)
+
+        for start in range(0, len(rows), PIECE_LINES):
+            stop = min(len(rows), start + PIECE_LINES)
+            pieces.append(year_rows(start, stop))
+            costs.append(YEAR_COST * (stop - start))
+        return pieces, costs
     years = list(outcome.years)
     if years:
         _ = years[0] in outcome.years  # the key index, made once before the workers start
@@ -225,5 +291,5 @@ def explanation_pieces(run: TablesRun, *, advice: bool = False) -> tuple[list[Pi
     for start in range(0, len(years), PIECE_LINES):
         part = years[start:start + PIECE_LINES]
         pieces.append(year(part))
-        costs.append(YEAR_COST * len(part))
+        costs.append(YEAR_RESULT_COST * len(part))
     return pieces, costs
