@@ -166,7 +166,8 @@ def run_once(path: Path, explain: bool, chunk_size: int, jsonl: Path | None, wor
     start = time.perf_counter()
     tables = load_province_tables(path)
     load_s = time.perf_counter() - start
-    run = evaluate_province_tables(bundle, tables, explain=explain, chunk_size=chunk_size)
+    # The lines are written without the next-level advice: the items need not be kept for it.
+    run = evaluate_province_tables(bundle, tables, explain=explain, chunk_size=chunk_size, advice=False)
     explained = 0
     if explain:
         t = time.perf_counter()
@@ -250,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = [args.people] if args.command == "bench" else [int(s) for s in args.sizes.split(",")]
     print(f"Machine: {machine()}")
-    print("| people | units | task items | explanations | best wall s | runs | load | items | batch | records | "
+    print("| people | units | task items | explanations | best wall s | runs | load | order | items | batch | records | "
           "years+quota | explain | peak RSS MB | s per 100k people |")
-    print("|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for people in sizes:
         units = min(args.units, max(10, people // 50)) if args.command == "curve" else args.units
         target = args.dir / f"p{people}-u{units}-i{args.items}"
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             info = {"items": pq.ParquetFile(target / "items.parquet").metadata.num_rows}
         r = best_of(target, args.explain, args.chunk_size, args.best_of, args.workers)
         print(f"| {people:,} | {units:,} | {info['items']:,} | {'yes' if args.explain else 'no'} | {r['wall']:.1f} | "
-              f"{', '.join(str(x) for x in r['runs'])} | {r['load']:.1f} | {r['items']:.1f} | {r['batch']:.1f} | "
+              f"{', '.join(str(x) for x in r['runs'])} | {r['load']:.1f} | {r['order']:.1f} | {r['items']:.1f} | {r['batch']:.1f} | "
               f"{r['records']:.1f} | {r['years_quota']:.1f} | {r.get('explain', 0):.1f} | {r['peak_mb']:,.0f} | {r['wall'] / people * 1e5:.1f} |",
               flush=True)
     return 0

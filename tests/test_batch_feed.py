@@ -150,6 +150,34 @@ def test_explanations_of_iterated_items_list_the_items() -> None:
     assert list(got.explanation_lines()) == list(whole.explanation_lines())
 
 
+def test_without_the_advice_items_are_folded_and_the_lines_are_the_same() -> None:
+    persons, items = _tables([{"id": "a", "general_i1": 5.0, "general_i2": 4.5, "general_ii1": 2.5,
+                               "general_ii2": 2.5, "general_ii3": 2.0, "general_ii4": 2.5, "general_iii": 8.0},
+                              {"id": "b", "general_i1": 3.0}],
+                             [{"id": "a", "product": "DA", "assigned": 3.0, "completed": 2.0,
+                               "failed_reviews": 0.0, "delays": 1.0},
+                              {"id": "b", "product": "DA", "assigned": 1.0, "completed": 1.0,
+                               "failed_reviews": 0.0, "delays": 0.0},
+                              {"id": "a", "product": "VB-HC", "assigned": 2.0, "completed": 2.0,
+                               "failed_reviews": 1.0, "delays": 0.0}])
+    whole = evaluate_batch(RULES, persons, items=items, explain=True)
+    folder = start_batch(RULES, persons, explain=True, advice=False)
+    assert folder.mode == "stream"
+    for chunk in _chunks(items, 1):
+        folder.feed(chunk)
+    folder.close()
+    folder.refeed(items)
+    got = folder.finish()
+    assert got.results == whole.results
+    assert list(got.explanation_lines()) == list(whole.explanation_lines())
+    assert list(got.explanation_bytes()) == list(whole.explanation_bytes())
+    with pytest.raises(ValueError, match="advice=False"):
+        got.explanations
+    with pytest.raises(ValueError, match="advice=False"):
+        got.explanation_lines(advice=True)
+    assert start_batch(RULES, persons, explain=True).mode == "whole"
+
+
 def test_feed_checks_its_arguments() -> None:
     persons, items = _tables([{"id": "a", "general_i1": 5.0}], [{"id": "a", "product": "DA", "assigned": 1.0}])
     folder = start_batch(RULES, persons)

@@ -81,6 +81,37 @@ def test_generated_provinces(data: dict[str, Any]) -> None:
             province_explain.PIECE_LINES = saved
 
 
+def _without_advice_same_lines(data: dict[str, Any], folder: Path, lang: str = "vi") -> None:
+    """Rated with ``advice=False`` (items folded and dropped), the run writes the same file as
+    with the items kept, and refuses what needs the advice."""
+    kept = _run(data, folder / "kept", lang)
+    write_province_tables(copy.deepcopy(data), folder / "s")
+    streamed = evaluate_province_tables(_BUNDLE, load_province_tables(folder / "s"), explain=True, lang=lang,
+                                        advice=False)
+    assert all(b.advice for b in kept.batches.values())
+    assert not any(b.advice for b in streamed.batches.values() if b.plan.checked.subject.inputs)
+    write_explanations(kept, folder / "kept.jsonl")
+    write_explanations(streamed, folder / "streamed.jsonl")
+    assert (folder / "streamed.jsonl").read_bytes() == (folder / "kept.jsonl").read_bytes()
+    with pytest.raises(ValueError, match="advice=False"):
+        write_explanations(streamed, folder / "advice.jsonl", advice=True)
+    with pytest.raises(ValueError, match="advice=False"):
+        next(streamed.explanations())
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_without_the_advice_the_same_lines(tmp_path: Path, lang: str) -> None:
+    _without_advice_same_lines(_read(SMALL), tmp_path / "small", lang)
+    _without_advice_same_lines(_columnar_example(), tmp_path / "columnar", lang)
+
+
+@settings(max_examples=6, deadline=None)
+@given(data=provinces())
+def test_without_the_advice_generated_provinces(data: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        _without_advice_same_lines(data, Path(folder))
+
+
 @needs_fork
 def test_a_device_as_the_output(tmp_path: Path) -> None:
     run = _run(_read(SMALL), tmp_path)

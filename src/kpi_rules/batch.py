@@ -89,7 +89,8 @@ _RECORD_KEYS = frozenset(("id", "name", "period", "on", "inputs", "override"))
 DEFAULT_CHUNK = 200_000
 #: Rows whose explanation lines are filled from the columns at once (bounds the memory they take:
 #: their slot texts, ~2 kB a row; the lines themselves are joined one by one as they are asked for).
-#: Each window pays ~8 ms of fixed work (one pass over the skeleton), hence not smaller.
+#: Each window pays ~8 ms of fixed work (one pass over the skeleton), hence not smaller; the
+#: rows are cut into windows of equal size, each at most 1.5× this.
 EXPLAIN_WINDOW = 16384
 
 
@@ -162,6 +163,9 @@ class BatchResult:
     lang: str = "vi"
     columnar_rows: int = 0
     fallback_rows: int = 0
+    #: False when the task items were folded and dropped (``start_batch(..., advice=False)``):
+    #: the columnar rows' records have no list inputs, so the next-level advice cannot be made.
+    advice: bool = True
     _results: tuple[Result, ...] | None = field(default=None, repr=False)
     _expanded: list[tuple[int, Any]] | None = field(default=None, repr=False)
 
@@ -204,6 +208,7 @@ class BatchResult:
         """One explanation per result (requires ``explain=True``), as ``RuleSet.explain`` gives."""
         if not self.explain:
             raise ValueError("evaluate the batch with explain=True to get explanations")
+        self._needs_advice()
         plan, lang = self.plan, self.lang
         return tuple(explanation_model(result, plan, lang, record=record) for result, record in self._explained())
 
@@ -215,8 +220,14 @@ class BatchResult:
         if not self.explain:
             raise ValueError("evaluate the batch with explain=True to get explanations")
         if advice:
+            self._needs_advice()
             return explanation_lines(self._explained(lists=True), self.plan, self.lang, advice=True)
         return self._column_lines()
+
+    def _needs_advice(self) -> None:
+        if not self.advice:
+            raise ValueError("the batch was rated with advice=False (its task items were not kept): "
+                             "only explanation lines without the next-level advice can be written")
 
     def explanation_bytes(self) -> Iterator[bytes]:
         """:meth:`explanation_lines` (without the advice) UTF-8 encoded, for writing to a file
@@ -239,8 +250,12 @@ class BatchResult:
             line = explanation_json(result, plan, lang, record=record, advice=False) + "\n"
             return line.encode() if binary else line
 
-        for start in range(0, len(order), window):
-            part = order[start:start + window]
+        # Windows of equal size, as many as make them closest to ``window`` rows (at most 1.5×):
+        # each pays a fixed cost, so a short remainder is not a window of its own.
+        count = max(1, round(len(order) / window))
+        bounds = [len(order) * k // count for k in range(count + 1)]
+        for start, stop in zip(bounds, bounds[1:]):
+            part = order[start:stop]
             rows_of: dict[int, list[int]] = {}
             for chunk_index, item in part:
                 if chunk_index >= 0:
@@ -447,11 +462,14 @@ def evaluate_batch(
 
 class _Driver:
     def __init__(self, plan: Plan, program: ColumnarProgram | None, explain: bool, lang: str,
-                 record_check: Callable[[SubjectRecord], list[Diagnostic]] | None = None) -> None:
+                 record_check: Callable[[SubjectRecord], list[Diagnostic]] | None = None,
+                 advice: bool = True) -> None:
         self.plan = plan
         self.record_check = record_check
         self.program = program
         self.explain = explain
+        #: Whether explanations may ask for the next-level advice (which needs every record's items).
+        self.advice = advice
         self.lang = lang
         #: The records in order, part by part.
         self.parts: list[_Part] = []
@@ -765,7 +783,7 @@ class _Driver:
             records[columnar + len(records)] = record
             segments.append((-1, result, 0))
         return BatchResult(plan, tuple(rejected), tuple(rejected_ids), segments, self.chunks, records,
-                           self.explain, self.lang, columnar, fallback)
+                           self.explain, self.lang, columnar, fallback, self.advice)
 
 
 def _duplicate(rid: str) -> Diagnostic:

@@ -13,9 +13,10 @@ items as a list again. :meth:`ItemFolder.close` rates the columns and says which
 their items are then read again from the source (:meth:`ItemFolder.complete`: a file or a list
 of chunks), or the caller hands them back with :meth:`ItemFolder.refeed` (the province reads its
 items file once more for all its batch groups at once, only when some row needs it), or they
-were kept (``keep=True``: a one-shot iterator's chunks are kept until the end). With ``explain=True`` (an explanation
-lists its record's items), with aggregates that need the whole item table, or without a
-columnar program, the chunks are kept and rated together at the end.
+were kept (``keep=True``: a one-shot iterator's chunks are kept until the end). With
+``explain=True`` (the next-level advice rates each record again with its items; not with
+``advice=False``), with aggregates that need the whole item table, or without a columnar
+program, the chunks are kept and rated together at the end.
 """
 
 from __future__ import annotations
@@ -39,13 +40,20 @@ __all__ = ["ItemFolder", "start_batch"]
 
 
 def start_batch(rules_or_plan: Any, data: Any, *, explain: bool = False, lang: str = "vi",
-                record_check: Callable[[SubjectRecord], list[Diagnostic]] | None = None) -> ItemFolder:
+                record_check: Callable[[SubjectRecord], list[Diagnostic]] | None = None,
+                advice: bool = True) -> ItemFolder:
     """A batch of the persons ``data`` (a table, a frame or a path, as for ``evaluate_batch``)
     whose task items are pushed with :meth:`ItemFolder.feed`, then :meth:`ItemFolder.finish`.
     The outcome is the one of ``evaluate_batch(rules_or_plan, data, items=...)`` with the same
     items (every list input given, empty when nothing is fed). Chunks are folded and dropped:
     feed with ``keep=True``, or give the items of the rows :meth:`ItemFolder.close` names back
-    with :meth:`ItemFolder.refeed`."""
+    with :meth:`ItemFolder.refeed`.
+
+    ``explain=True`` keeps every chunk until the end, because the next-level advice of an
+    explanation rates each record again with its items. ``advice=False`` gives that up: the
+    chunks are folded and dropped as without explanations, and the batch writes its
+    explanation lines without the advice (the same bytes as ``explanation_lines()``), while
+    ``explanations`` and ``explanation_lines(advice=True)`` raise ``ValueError``."""
     from kpi_rules.batch import _Driver, program_for
     from kpi_rules.plan import Plan
 
@@ -53,7 +61,7 @@ def start_batch(rules_or_plan: Any, data: Any, *, explain: bool = False, lang: s
     if record_check is None and getattr(rules_or_plan, "catalogue", None) is not None:
         record_check = rules_or_plan._product_problems  # as RuleSet.evaluate_batch does
     program = program_for(plan) if record_check is None else None
-    driver = _Driver(plan, program, explain, lang, record_check)
+    driver = _Driver(plan, program, explain, lang, record_check, advice=advice)
     persons_table, persons, slow, plain = driver.persons(data)
     return ItemFolder(driver, persons_table, persons, slow, plain)
 
@@ -77,7 +85,7 @@ class ItemFolder:
         #: "stream": fold as the chunks come; "whole": keep them, rate them together at the end;
         #: "records": every row goes record by record.
         self.mode = "records" if not plain or program is None else (
-            "whole" if program.in_place or driver.explain else "stream")
+            "whole" if program.in_place or (driver.explain and driver.advice) else "stream")
         self._row_of: dict[str, int] | None = None
         self._first: np.ndarray[Any, Any] | None = None
         self._kept: dict[str, list[tuple[Any, np.ndarray[Any, Any]]]] = {n: [] for n in self._lists}

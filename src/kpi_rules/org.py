@@ -260,7 +260,8 @@ class Province:
         key = ("staff-fields", unit)
         found = self._memo.get(key)
         if found is None:
-            staff = [self.people[p] for p in self.members(unit) if self.people[p].role == "staff"]
+            people = self.people
+            staff = [person for p in self.members(unit) if (person := people[p]).role == "staff"]
             found = self._memo[key] = (tuple(p.id for p in staff), tuple(p.field for p in staff))
         return cast("tuple[tuple[str, ...], tuple[str | None, ...]]", found)
 

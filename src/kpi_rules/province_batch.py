@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from itertools import chain, repeat
+from itertools import repeat
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -58,6 +58,7 @@ from kpi_rules.bundle import Bundle
 from kpi_rules.diagnostics import Diagnostic, DiagnosticError
 from kpi_rules.engine import RuleSet
 from kpi_rules.evaluator import EvaluationError, evaluate_record
+from kpi_rules.listed_items import ListedItems
 from kpi_rules.explain_workers import write_pieces
 from kpi_rules.explainer import explain as explain_result
 from kpi_rules.models import Explanation
@@ -75,11 +76,13 @@ from kpi_rules.province import (
 )
 from kpi_rules.province_explain import LeaderBatch, LeaderRecords, explanation_pieces
 from kpi_rules.province_tables import ITEM_KEYS, ProvinceTables, collector_paused, iter_item_batches
+from kpi_rules.province_order import CodedOrder, coded_order
+from kpi_rules.province_rows import RecordCodes, RowNames
 from kpi_rules.related_view import PeriodView, RelatedCodes, SubjectCodes
 from kpi_rules.relation_plan import member_names, only_related_fields, relation_plan
 from kpi_rules.results import RELATED_FIELDS, RelatedResult, Result, SubjectRecord
 from kpi_rules.trace import FullTracer
-from kpi_rules.year_columns import combine_and_rank_columns
+from kpi_rules.year_columns import YearResults, combine_and_rank_columns
 
 __all__ = ["TablesRun", "evaluate_province_tables", "write_explanations"]
 
@@ -100,11 +103,16 @@ class TablesRun:
     lang: str = "vi"
     #: With explanations: leaders and units rated in columnar batches of their derived plans.
     leaders: list[LeaderBatch] = field(default_factory=list)
+    #: False: rated with ``advice=False`` (explanations only without the next-level advice).
+    advice: bool = True
 
     def explanations(self) -> Iterator[Explanation]:
         """Every period result's explanation (period by period, batch groups first), then every year's."""
         if not self.explain:
             raise ValueError("run with explain=True to get explanations")
+        if not self.advice:
+            raise ValueError("the run was rated with advice=False: write its explanations without the "
+                             "next-level advice (write_explanations)")
         outcome = self.outcome
         done: set[tuple[str, str]] = set()
         for (role, period), batch in self.batches.items():
@@ -136,6 +144,8 @@ def write_explanations(run: TablesRun, path: str | Path, *, advice: bool = False
     (:mod:`kpi_rules.explain_workers`); the file is the same, byte for byte."""
     if not run.explain:
         raise ValueError("run with explain=True to get explanations")
+    if advice and not run.advice:
+        raise ValueError("the run was rated with advice=False: its task items were not kept for the advice")
     pieces, costs = explanation_pieces(run, advice=advice)
     with collector_paused():
         return write_pieces(path, pieces, costs, workers)
@@ -149,9 +159,31 @@ class _Results(Mapping[tuple[str, str], Result]):
 
     def __init__(self) -> None:
         self.eager: dict[tuple[str, str], Result] = {}
-        self.lazy: dict[tuple[str, str], tuple[BatchResult, int]] = {}
+        #: Batch rows, a run at a time: (batch, subjects, period, the batch position of each
+        #: subject or None for 0, 1, ...). The key index (``lazy``) is made on first use: at a
+        #: million people it is four million entries nothing in the run itself reads.
+        self._runs: list[tuple[BatchResult, list[str], str, list[int] | None]] = []
+        self._lazy: dict[tuple[str, str], tuple[BatchResult, int]] | None = None
+        self._lazy_size = 0
         #: Every batch whose accepted rows are in ``lazy`` (what years and quota read).
         self.batches: list[BatchResult] = []
+
+    def add(self, batch: BatchResult, subjects: list[str], period: str, positions: list[int] | None = None) -> None:
+        """Batch rows: ``subjects[k]`` (for ``period``) is the batch's result ``positions[k]`` (or ``k``)."""
+        self._runs.append((batch, subjects, period, positions))
+        self._lazy_size += len(subjects)
+        self._lazy = None
+
+    @property
+    def lazy(self) -> dict[tuple[str, str], tuple[BatchResult, int]]:
+        """(subject, period) -> (batch, position) of every batch row, in the order added."""
+        if self._lazy is None:
+            lazy: dict[tuple[str, str], tuple[BatchResult, int]] = {}
+            for batch, subjects, period, positions in self._runs:
+                for subject, k in zip(subjects, range(len(subjects)) if positions is None else positions):
+                    lazy[(subject, period)] = (batch, k)
+            self._lazy = lazy
+        return self._lazy
 
     def __getitem__(self, key: tuple[str, str]) -> Result:
         found = self.eager.get(key)
@@ -164,15 +196,21 @@ class _Results(Mapping[tuple[str, str], Result]):
         return key in self.eager or key in self.lazy
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        yield from self.lazy
+        if self._lazy is not None:
+            yield from self._lazy
+        else:
+            for _, subjects, period, _ in self._runs:
+                yield from zip(subjects, repeat(period))
         yield from self.eager
 
     def __len__(self) -> int:
-        return len(self.eager) + len(self.lazy)
+        return len(self.eager) + (len(self._lazy) if self._lazy is not None else self._lazy_size)
 
     def from_batches(self) -> bool:
         """Whether the lazy results are exactly the accepted rows of :attr:`batches` and none is
         also rated one by one (then years and quota can be read from the batches' columns)."""
+        if not self.eager:
+            return sum(len(b) for b in self.batches) == len(self)
         return sum(len(b) for b in self.batches) == len(self.lazy) and not any(k in self.lazy for k in self.eager)
 
 
@@ -188,6 +226,7 @@ def evaluate_province_tables(
     chunk_size: int = DEFAULT_CHUNK,
     progress: Callable[[int], None] | None = None,
     record_subjects: Collection[str] = (),
+    advice: bool = True,
 ) -> TablesRun:
     """Rate a province in the columnar form; the outcome equals ``evaluate_province`` on the same data.
 
@@ -195,6 +234,11 @@ def evaluate_province_tables(
         bundle: the rule set per role.
         tables: :func:`kpi_rules.province_tables.load_province_tables`.
         explain: keep what explanations need (:meth:`TablesRun.explanations`).
+        advice: with ``explain``, False when the explanations will be written without the
+            next-level advice (``write_explanations(run, path)``): the task items are then
+            folded and dropped as without explanations, instead of kept for the advice
+            (which rates each record again with its items). The lines are the same bytes;
+            :meth:`TablesRun.explanations` and ``write_explanations(advice=True)`` raise.
         lang: language of the explanations.
         chunk_size: task items read (and reduced) at a time; memory is bounded by the people.
         progress: called with the number of records done, as they are rated.
@@ -205,44 +249,45 @@ def evaluate_province_tables(
         DiagnosticError: KR715 when two subjects depend on each other; KR730 unreadable items.
     """
     with collector_paused():
-        return _evaluate(bundle, tables, explain, lang, chunk_size, progress, record_subjects)
+        run = _evaluate(bundle, tables, explain, lang, chunk_size, progress, record_subjects, advice)
+    run.advice = advice
+    return run
 
 
 def _evaluate(bundle: Bundle, tables: ProvinceTables, explain: bool, lang: str, chunk_size: int,
               progress: Callable[[int], None] | None,
-              record_subjects: Collection[str]) -> TablesRun:
+              record_subjects: Collection[str], advice: bool = True) -> TablesRun:
     province = tables.province
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    order = dependency_order(bundle, province)
+    records = tables.records
+    # Every records row as codes (subject, period, role): no Python list per row (province_rows.py).
+    codes = SubjectCodes(province)
+    rows = RecordCodes(records, province, codes.ids, list(bundle.roles))
+    related = RelatedCodes(province, bundle.settings, codes)
+    ordered = coded_order(bundle, province, related, rows.subject_role, rows.roles)
+    order = ordered.ids if ordered is not None else dependency_order(bundle, province)
     timings["order"] = time.perf_counter() - start
     plans = {role: rr.rules.plan for role, rr in bundle.roles.items()}
     columnar_roles = _columnar_roles(bundle)
-    records = tables.records
-    subjects: list[str] = records.column("subject").to_pylist()
-    periods_col: list[str] = records.column("period").to_pylist()
-    names = _names(records, province)
+    names = rows.names(records, province)
     inputs = tables.input_columns()
-    undeclared = _undeclared_rows(records, plans, province, subjects, inputs)
-    special = np.zeros(len(subjects), dtype=np.bool_)
+    undeclared = rows.undeclared(records, inputs, {role: {d.name for d in plan.checked.subject.inputs}
+                                                   for role, plan in plans.items()})
+    special = np.zeros(rows.size, dtype=np.bool_)
     for key in ("on", "override"):
         if key in records.column_names:
             special |= ~np.asarray(records.column(key).is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
     if record_subjects:
-        wanted = set(record_subjects)
-        special |= np.fromiter((s in wanted for s in subjects), np.bool_, len(subjects))
-    groups: dict[tuple[str, str], int] = {}
-    route = np.full(len(subjects), -1, dtype=np.int64)
-    for i, (subject, period) in enumerate(zip(subjects, periods_col)):
-        role = province.role_of(subject) or ""
-        if role in columnar_roles and not special[i] and not undeclared[i]:
-            route[i] = groups.setdefault((role, period), len(groups))
+        special |= rows.among(record_subjects)
+    eligible = np.isin(rows.role, [k for k, role in enumerate(rows.roles) if role in columnar_roles])
+    groups, route = rows.groups(eligible & ~special & ~undeclared)
     start = time.perf_counter()
-    feeds = _group_feeds(bundle, tables, groups, route, names, inputs, explain, lang)
-    parts = _partition_items(tables, subjects, periods_col, route, groups, feeds, chunk_size)
+    feeds = _group_feeds(bundle, tables, groups, route, names, inputs, explain, lang, advice)
+    parts = _partition_items(tables, rows, codes.code, route, groups, feeds, chunk_size)
     timings["items"] = time.perf_counter() - start
     return _rate(bundle, tables, plans, order, groups, route, ~special & ~undeclared, parts, names, inputs,
-                 explain, lang, chunk_size, timings, progress)
+                 explain, lang, chunk_size, timings, progress, codes, rows, related, ordered)
 
 
 @dataclass
@@ -261,7 +306,7 @@ class _Parts:
     one by one, orphans."""
 
     feeds: dict[int, _Feed]
-    listed: dict[int, list[dict[str, Any]]]
+    listed: ListedItems
     orphans: list[tuple[str, str]]
     #: Items read as text (CSV): numbers and booleans are typed when a record is built.
     text: bool = False
@@ -270,17 +315,15 @@ class _Parts:
 def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], order: tuple[str, ...],
           groups: Mapping[tuple[str, str], int], route: np.ndarray[Any, Any], plain: np.ndarray[Any, Any],
           parts: _Parts,
-          names: list[str | None], inputs: tuple[str, ...], explain: bool, lang: str, chunk_size: int,
-          timings: dict[str, float], progress: Callable[[int], None] | None) -> TablesRun:
+          names: RowNames, inputs: tuple[str, ...], explain: bool, lang: str, chunk_size: int,
+          timings: dict[str, float], progress: Callable[[int], None] | None, codes: SubjectCodes,
+          coded: RecordCodes, related: RelatedCodes, ordered: CodedOrder | None) -> TablesRun:
     province = tables.province
     records = tables.records
-    subjects: list[str] = records.column("subject").to_pylist()
-    periods_col: list[str] = records.column("period").to_pylist()
     results = _Results()
     typed_records: dict[tuple[str, str], SubjectRecord] = {}
     rejected: list[Rejection] = list(tables.rejected)
     notes: list[Diagnostic] = []
-    codes = SubjectCodes(province)
     views: dict[str, PeriodView] = {}
     batches: dict[tuple[str, str], BatchResult] = {}
     columnar_rows = 0
@@ -305,7 +348,7 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
         feed.folder = None
         batches[(role, period)] = batch
         columnar_rows += batch.columnar_rows
-        ids = [subjects[i] for i in rows.tolist()]
+        ids = coded.subjects(rows)
         view = views.get(period)
         if view is None:
             view = views[period] = PeriodView(codes, names)
@@ -313,46 +356,55 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
         for subject, diagnostics in gone.items():
             rejected.append(Rejection(subject, period, diagnostics))
             view[subject] = RelatedResult(subject, note=REJECTED, name=province.name_of(subject))
-        kept = [(i, s) for i, s in zip(rows.tolist(), ids) if s not in gone]
+        kept_rows: list[int] = rows.tolist()
+        kept = ids
+        if gone:
+            kept_rows = [i for i, s in zip(kept_rows, ids) if s not in gone]
+            kept = [s for s in ids if s not in gone]
         assert len(batch) == len(kept), "a batch gives one result per accepted record"
         # Years and quota read the batch's columns (year_columns.py): no Result per row here.
         results.batches.append(batch)
-        for position, (i, subject) in enumerate(kept):
-            results.lazy[(subject, period)] = (batch, position)
-        view.add_rows([s for _, s in kept], [i for i, _ in kept], batch)
+        results.add(batch, kept, period)
+        view.add_rows(kept, kept_rows, batch)
         if progress is not None:
             progress(len(rows))
     timings["batch"] = time.perf_counter() - start
     start = time.perf_counter()
     one_by_one: dict[str, dict[str, int]] = {}
     minus = np.flatnonzero(route < 0)
-    for i in minus.tolist():
-        one_by_one.setdefault(periods_col[i], {})[subjects[i]] = i
+    labels = coded.labels
+    for i, p in zip(minus.tolist(), coded.period[minus].tolist()):
+        one_by_one.setdefault(labels[p], {})[coded.subject_of(i)] = i
     rows_py = _LazyRows(records, minus)
     relations = {role: tuple(rr.rules.plan.checked.subject.relations) for role, rr in bundle.roles.items()}
-    related = RelatedCodes(province, bundle.settings, codes)
-    layers = _layers(bundle, province, order, related)
     derived = {} if not only_related_fields(bundle) else {
         role: d for role, rr in bundle.roles.items() if (d := relation_plan(rr.rules.plan)) is not None}
-    layered: dict[int, list[str]] = {}
-    for subject in order:
-        layered.setdefault(layers.get(subject, 0), []).append(subject)
-    layer_codes = {layer: np.fromiter((codes.code[s] for s in members), np.int64, len(members))
-                   for layer, members in layered.items()}
+    # the subjects of each dependency layer, in evaluation order, as codes
+    if ordered is not None:
+        layer_of = ordered.depth[ordered.codes]
+        layer_codes = {layer: ordered.codes[layer_of == layer] for layer in np.unique(layer_of).tolist()}
+    else:
+        layers = _layers(bundle, province, order, related)
+        layered: dict[int, list[str]] = {}
+        for subject in order:
+            layered.setdefault(layers.get(subject, 0), []).append(subject)
+        layer_codes = {layer: np.fromiter((codes.code[s] for s in members), np.int64, len(members))
+                       for layer, members in layered.items()}
+    subject_ids = codes.ids
     state = _RecordState(bundle, province, relations, rows_py, parts, names, inputs, explain, results,
                          typed_records, rejected, notes, progress, records, related)
     state.lang = lang
-    for period in sorted({*periods_col}):
+    for period in labels:
         view = views.get(period)
         if view is None:
             view = views[period] = PeriodView(codes, names)
         rows_here = one_by_one.get(period, {})
-        for layer in sorted(layered):
+        for layer in sorted(layer_codes):
             together: dict[str, list[tuple[str, int]]] = {}
-            in_layer = layered[layer]
+            in_layer = layer_codes[layer]
             # those of the layer not yet in the view (not rated in a batch), in order
-            for k in np.flatnonzero(~view.columnar[layer_codes[layer]]).tolist():
-                subject = in_layer[k]
+            for c in in_layer[~view.columnar[in_layer]].tolist():
+                subject = subject_ids[c]
                 if subject in view.eager:
                     continue
                 role = province.role_of(subject) or ""
@@ -377,12 +429,14 @@ def _rate(bundle: Bundle, tables: ProvinceTables, plans: Mapping[str, Plan], ord
     years, quota, stages = combine_and_rank_columns(bundle, province, results.batches, results.eager) \
         if results.from_batches() else combine_and_rank(bundle, province, results)
     timings["years_quota"] = time.perf_counter() - start
-    periods = tuple(sorted({*periods_col}))
+    periods = tuple(labels)
     outcome = ProvinceResult(province, bundle, periods, results,
                              LeaderRecords(typed_records, state.leaders) if state.leaders
                              else MappingProxyType(typed_records),
-                             MappingProxyType(years), tuple(rejected), tuple(notes), order, quota,
-                             MappingProxyType(stages))
+                             # (YearResults is a read-only mapping already; kept as itself so the
+                             # year lines can be written from its columns: kpi_rules.year_lines)
+                             years if isinstance(years, YearResults) else MappingProxyType(years),
+                             tuple(rejected), tuple(notes), order, quota, MappingProxyType(stages))
     return TablesRun(outcome, timings, batches, columnar_rows, len(results) - columnar_rows, explain, lang,
                      state.leaders)
 
@@ -391,7 +445,7 @@ class _RecordState:
     """Rates the subjects of roles that read relations: one by one, or in a batch of a layer."""
 
     def __init__(self, bundle: Bundle, province: Any, relations: Mapping[str, tuple[nodes.RelationDecl, ...]],
-                 rows: Mapping[int, dict[str, Any]], parts: _Parts, names: list[str | None], inputs: tuple[str, ...],
+                 rows: Mapping[int, dict[str, Any]], parts: _Parts, names: RowNames, inputs: tuple[str, ...],
                  explain: bool, results: _Results,
                  typed_records: dict[tuple[str, str], SubjectRecord], rejected: list[Rejection],
                  notes: list[Diagnostic], progress: Callable[[int], None] | None, records: Any,
@@ -467,9 +521,9 @@ class _RecordState:
             self.leaders.append(_leader_batch(self, rules, batch, kept, period, view))
         self.results.batches.append(batch)
         position_of = {s: k for k, (s, _) in enumerate(kept)}
-        for subject, _ in members:  # results in the order of the layer, as rated one by one
-            if subject in position_of:
-                self.results.lazy[(subject, period)] = (batch, position_of[subject])
+        # results in the order of the layer, as rated one by one
+        placed = [(s, position_of[s]) for s, _ in members if s in position_of]
+        self.results.add(batch, [s for s, _ in placed], period, [k for _, k in placed])
         view.add_rows([s for s, _ in kept], [i for _, i in kept], batch)
         for subject, i in members:
             if subject in gone or subject in aside:
@@ -500,22 +554,18 @@ class _RecordState:
             list_decl = plan.inputs[own[0]].type
             assert isinstance(list_decl, nodes.ListType)
             declared = [d.name for d in plan.checked.records[list_decl.item].inputs]
-            known = set(declared)
-            ids: list[str] = []
-            picked: list[dict[str, Any]] = []
-            for subject, i in members:
-                listed = self.parts.listed.get(i, [])
-                if listed and not known.issuperset(chain.from_iterable(listed)):  # every key of every item
-                    aside.add(subject)
-                    continue
-                ids.extend(repeat(subject, len(listed)))
-                picked.extend(listed)
-            cells = {f: [item.get(f) for item in picked] for f in declared}
-            try:
-                items[own[0]] = pa.table({"id": pa.array(ids, pa.string()),
-                                          **{f: pa.array(values) for f, values in cells.items()}})
-            except (pa.ArrowException, TypeError, ValueError):
+            rows = np.fromiter((i for _, i in members), np.int64, len(members))
+            found = self.parts.listed.table(rows, declared)
+            if found is None:
                 return None
+            table, at, undeclared = found
+            # A member with an item field its rule set does not declare is rated one by one.
+            aside.update(members[k][0] for k in np.flatnonzero(undeclared).tolist())
+            if undeclared.any():
+                keep = ~undeclared[at]
+                table, at = table.filter(pa.array(keep)), at[keep]
+            subjects = np.array([s for s, _ in members], dtype=object)
+            items[own[0]] = table.add_column(0, "id", pa.array(subjects[at], pa.string()))
         batched = sorted(((s, i) for s, i in members if s not in aside), key=lambda m: m[0])
         owners = [s for s, _ in batched]
         for rel in self.relations[role]:
@@ -573,7 +623,7 @@ def _leader_batch(state: _RecordState, rules: RuleSet, batch: BatchResult, kept:
                                          state.parts.listed.get(i, []), state.parts.text))
         return dataclasses.replace(typed, related=MappingProxyType(related(subject)), period=period)
 
-    return LeaderBatch(plan, period, batch, [s for s, _ in kept], related, record)
+    return LeaderBatch(plan, period, batch, [s for s, _ in kept], related, record, view, state.related.of)
 
 
 class _LazyRows(Mapping[int, dict[str, Any]]):
@@ -655,35 +705,12 @@ def _columnar_roles(bundle: Bundle) -> set[str]:
     return out
 
 
-def _names(records: Any, province: Any) -> list[str | None]:
-    """The name of each record: its own, else its subject's (as the JSON form gives it)."""
-    subjects = records.column("subject").to_pylist()
-    own = records.column("name").to_pylist() if "name" in records.column_names else [None] * len(subjects)
-    return [n if n else province.name_of(s) for s, n in zip(subjects, own)]
-
-
-def _undeclared_rows(records: Any, plans: Mapping[str, Plan], province: Any, subjects: list[str],
-                     inputs: tuple[str, ...]) -> np.ndarray[Any, Any]:
-    """Rows with a value in a column their role's rule set does not declare (rejected by the checks)."""
-    out = np.zeros(len(subjects), dtype=np.bool_)
-    present = {c: ~np.asarray(records.column(c).is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
-               for c in inputs}
-    declared = {role: {d.name for d in plan.checked.subject.inputs} for role, plan in plans.items()}
-    roles = np.array([province.role_of(s) or "" for s in subjects], dtype=object)
-    for role in set(roles.tolist()):
-        mine = roles == role
-        for column in inputs:
-            if column not in declared.get(role, set()):
-                out |= mine & present[column]
-    return out
-
-
 # --------------------------------------------------------------------------- items
 
 
 def _group_feeds(bundle: Bundle, tables: ProvinceTables, groups: Mapping[tuple[str, str], int],
-                 route: np.ndarray[Any, Any], names: list[str | None], inputs: tuple[str, ...], explain: bool,
-                 lang: str) -> dict[int, _Feed]:
+                 route: np.ndarray[Any, Any], names: RowNames, inputs: tuple[str, ...], explain: bool,
+                 lang: str, advice: bool) -> dict[int, _Feed]:
     """Each batch group's rows and persons, and the batch its items will be pushed into."""
     records = tables.records
     by_group = np.argsort(route, kind="stable")
@@ -695,13 +722,14 @@ def _group_feeds(bundle: Bundle, tables: ProvinceTables, groups: Mapping[tuple[s
         assert rules is not None
         persons = _persons(records, rows, rules.plan, names, inputs)
         # The rule set, not its plan: a bound catalogue's product checks apply as record by record.
-        folder = start_batch(rules, persons, explain=explain, lang=lang) if _list_names(rules.plan) else None
+        folder = start_batch(rules, persons, explain=explain, lang=lang, advice=advice) \
+            if _list_names(rules.plan) else None
         feeds[g] = _Feed(rows, persons, folder)
     return feeds
 
 
-def _partition_items(tables: ProvinceTables, subjects: list[str], periods: list[str], route: np.ndarray[Any, Any],
-                     groups: Mapping[tuple[str, str], int], feeds: Mapping[int, _Feed], chunk_size: int) -> _Parts:
+def _partition_items(tables: ProvinceTables, coded: RecordCodes, subject_code: Mapping[str, int],
+                     route: np.ndarray[Any, Any], groups: Mapping[tuple[str, str], int], feeds: Mapping[int, _Feed], chunk_size: int) -> _Parts:
     """One pass over the items: each chunk's items of a batch group pushed into the group's
     batch (owners known as records rows: no id is matched again), the items of records rated one
     by one kept as lists, and the (subject, period) of items whose record does not exist (a
@@ -709,15 +737,15 @@ def _partition_items(tables: ProvinceTables, subjects: list[str], periods: list[
     some of their rows go record by record the items file is read once more for those rows."""
     import pyarrow as pa
 
-    parts = _Parts(dict(feeds), {}, [])
+    parts = _Parts(dict(feeds), ListedItems(), [])
     if tables.items is None:
         for feed in feeds.values():
             if feed.folder is not None:
                 feed.folder.close()
         return parts
     parts.text = tables.items.suffix.lower() == ".csv"
-    locate = _Locate(subjects, periods, route, str(tables.items))
-    local = np.full(len(subjects), -1, dtype=np.int64)  # records row -> row in its group's batch
+    locate = _Locate(coded, subject_code, route, str(tables.items))
+    local = np.full(coded.size, -1, dtype=np.int64)  # records row -> row in its group's batch
     for feed in feeds.values():
         local[feed.rows] = np.arange(len(feed.rows), dtype=np.int64)
     rejected_keys = {(r.subject, r.period) for r in tables.rejected}
@@ -733,7 +761,7 @@ def _partition_items(tables: ProvinceTables, subjects: list[str], periods: list[
                     if (s, p) not in rejected_keys:
                         orphans.setdefault((str(s), str(p)), None)
             elif g == -1:
-                _listed(parts.listed, shaped.filter(pa.array(mask)), row[mask])
+                parts.listed.add(shaped.filter(pa.array(mask)), row[mask])
             else:
                 folder = feeds[g].folder
                 if folder is not None:
@@ -741,7 +769,7 @@ def _partition_items(tables: ProvinceTables, subjects: list[str], periods: list[
                     folder.feed(shaped if every else shaped.filter(pa.array(mask)),
                                 owners=local[row] if every else local[row[mask]])
     parts.orphans = list(orphans)
-    wanted = np.zeros(len(subjects), dtype=np.bool_)
+    wanted = np.zeros(coded.size, dtype=np.bool_)
     for feed in feeds.values():
         if feed.folder is not None:
             wanted[feed.rows[feed.folder.close()]] = True
@@ -758,32 +786,18 @@ def _partition_items(tables: ProvinceTables, subjects: list[str], periods: list[
     return parts
 
 
-def _listed(listed: dict[int, list[dict[str, Any]]], items: Any, owners: np.ndarray[Any, Any]) -> None:
-    """Items of records rated one by one as dicts (absent fields left out), appended to each
-    owner's list a run of equal owners at a time (a record's items come together)."""
-    rows = items.to_pylist()
-    if any(column.null_count for column in items.columns):
-        rows = [{k: v for k, v in item.items() if v is not None} for item in rows]
-    if not rows:
-        return
-    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1]))).tolist()
-    ends = starts[1:] + [len(rows)]
-    for owner, start, end in zip(owners[starts].tolist(), starts, ends):
-        listed.setdefault(owner, []).extend(rows[start:end])
-
-
 class _Locate:
     """The records row (-1: none) and batch group (-1: rated one by one, -2: no record) of each
     item of a chunk, and the chunk's item fields (without ``subject`` and ``period``)."""
 
-    def __init__(self, subjects: list[str], periods: list[str], route: np.ndarray[Any, Any], where: str) -> None:
+    def __init__(self, coded: RecordCodes, subject_code: Mapping[str, int], route: np.ndarray[Any, Any],
+                 where: str) -> None:
         # (subject, period) -> records row, as a dense table over subject and period codes
-        self.subject_code = {s: k for k, s in enumerate(dict.fromkeys(subjects))}
-        self.period_code = {p: k for k, p in enumerate(sorted(set(periods)))}
-        self.row_table = np.full((len(self.subject_code), max(1, len(self.period_code))), -1, dtype=np.int64)
-        self.row_table[np.fromiter((self.subject_code[s] for s in subjects), np.int64, len(subjects)),
-                       np.fromiter((self.period_code[p] for p in periods), np.int64, len(periods))] = \
-            np.arange(len(subjects), dtype=np.int64)
+        self.subject_code = subject_code
+        self.period_code = {p: k for k, p in enumerate(coded.labels)}
+        self.row_table = np.full((len(coded.ids), max(1, len(coded.labels))), -1, dtype=np.int64)
+        known = coded.subject >= 0
+        self.row_table[coded.subject[known], coded.period[known]] = np.flatnonzero(known)
         self.route = route
         self.where = where
 
@@ -812,7 +826,7 @@ def _present(target: np.ndarray[Any, Any]) -> list[int]:
 # --------------------------------------------------------------------------- records
 
 
-def _persons(records: Any, rows: np.ndarray[Any, Any], plan: Plan, names: list[str | None],
+def _persons(records: Any, rows: np.ndarray[Any, Any], plan: Plan, names: RowNames,
              inputs: tuple[str, ...]) -> Any:
     """The batch table of a group: ``id``, ``name``, ``period`` and the inputs its rule set declares."""
     import pyarrow as pa
@@ -820,7 +834,7 @@ def _persons(records: Any, rows: np.ndarray[Any, Any], plan: Plan, names: list[s
     taken = records.take(pa.array(rows))
     declared = {d.name for d in plan.checked.subject.inputs if not isinstance(d.type, nodes.ListType)}
     columns: dict[str, Any] = {"id": taken.column("subject"), "period": taken.column("period"),
-                               "name": pa.array([names[i] for i in rows.tolist()], pa.string())}
+                               "name": names.take(rows)}
     for column in inputs:
         if column in declared:
             columns[column] = taken.column(column)

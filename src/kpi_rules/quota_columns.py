@@ -98,7 +98,7 @@ class _Members:
 
         def key_of(subject: str) -> tuple[tuple[str, str], ...]:
             person = people.get(subject)
-            if person is not None and not (person.attributes and wanted & person.attributes.keys()):
+            if person is not None and not (person.attributes and not wanted.isdisjoint(person.attributes)):
                 triple = (person.unit, person.task_group, person.role)
                 found = shared.get(triple)
                 if found is None:

@@ -49,18 +49,96 @@ class RelatedCodes:
     """The codes of the subjects a ``list of`` relation links to, per subject, worked out once."""
 
     def __init__(self, province: Any, settings: Any, codes: SubjectCodes) -> None:
+        from kpi_rules.org import Province
+
         self.province, self.settings, self.codes = province, settings, codes
         self._memo: dict[tuple[str, str], np.ndarray[Any, Any] | None] = {}
+        #: Per unit: the codes of its members, and of its staff with the field of each.
+        self._members: dict[str, np.ndarray[Any, Any]] = {}
+        self._staff: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+        self._by_unit = isinstance(province, Province)
+        self._grouped: tuple[dict[str, int], np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+        #: Per person (people order): -1 not staff, -2 staff without a field, else the field's code.
+        self._staff_field = np.zeros(0, np.int64)
+        self._field_code: dict[str, int] = {}
 
     def of(self, subject: str, relation: str) -> np.ndarray[Any, Any] | None:
         """The codes (in the relation's order), or None for a single (not ``list of``) relation."""
         key = (subject, relation)
         if key not in self._memo:
-            ids = self.province.related_ids(subject, relation, self.settings)
-            code = self.codes.code
-            self._memo[key] = np.fromiter((code[x] for x in ids), np.int64, len(ids)) \
-                if isinstance(ids, tuple) else None
+            found = self._from_units(subject, relation) if self._by_unit else None
+            if found is None:
+                ids = self.province.related_ids(subject, relation, self.settings)
+                code = self.codes.code
+                found = np.fromiter((code[x] for x in ids), np.int64, len(ids)) if isinstance(ids, tuple) else None
+            self._memo[key] = found
         return self._memo[key]
+
+    def _from_units(self, subject: str, relation: str) -> np.ndarray[Any, Any] | None:
+        """``supervised`` of a head or a deputy and ``staff`` of a unit from codes kept per unit
+        (what ``Province.related_ids`` gives, in its order: each person is looked up once per
+        unit, not once per leader reading them); None for the other cases."""
+        province = self.province
+        if relation == "staff":
+            return self._member_codes(subject) if subject in province.units else None
+        if relation != "supervised":
+            return None
+        person = province.people.get(subject)
+        if person is None:
+            return None
+        settings = self.settings
+        if person.role == "head":
+            units = province.subtree(person.unit) if settings.head_supervises == "subtree" else (person.unit,)
+            every = np.concatenate([self._member_codes(u) for u in units])
+            own = np.flatnonzero(every == self.codes.code[person.id])
+            return np.delete(every, own[0]) if len(own) else every
+        if person.role == "deputy":
+            units = province.subtree(person.unit) if settings.deputy_supervises == "subtree" else (person.unit,)
+            self._people_by_unit()
+            wanted = [k for f in person.fields if (k := self._field_code.get(f)) is not None]
+            parts: list[np.ndarray[Any, Any]] = []
+            for u in units:
+                staff, fields = self._staff_codes(u)
+                parts.append(staff[np.isin(fields, wanted)])
+            return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return None
+
+    def _people_by_unit(self) -> tuple[dict[str, int], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Unit -> its index; the people's codes grouped by unit (file order within a unit, as
+        ``Province.members``) and where each unit's run starts. A person's code is its place
+        among the people after the units (``SubjectCodes``): no lookup in the map of every id."""
+        if self._grouped is None:
+            province = self.province
+            unit_index = {u: k for k, u in enumerate(province.units)}
+            people = province.people
+            unit_of = np.fromiter((unit_index.get(p.unit, -1) for p in people.values()), np.int64, len(people))
+            order = np.argsort(unit_of, kind="stable")
+            bounds = np.searchsorted(unit_of[order], np.arange(len(unit_index) + 1))
+            self._grouped = (unit_index, order + len(unit_index), bounds)
+            field_code = self._field_code
+            self._staff_field = np.fromiter(
+                (-1 if p.role != "staff" else -2 if p.field is None else field_code.setdefault(p.field, len(field_code))
+                 for p in people.values()), np.int64, len(people))
+        return self._grouped
+
+    def _member_codes(self, unit: str) -> np.ndarray[Any, Any]:
+        found = self._members.get(unit)
+        if found is None:
+            unit_index, grouped, bounds = self._people_by_unit()
+            k = unit_index.get(unit)
+            found = self._members[unit] = np.zeros(0, np.int64) if k is None else grouped[bounds[k]:bounds[k + 1]]
+        return found
+
+    def _staff_codes(self, unit: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """The codes of the staff of ``unit`` (file order) and the code of each one's field
+        (-2: none), as ``Province._staff_fields``."""
+        found = self._staff.get(unit)
+        if found is None:
+            members = self._member_codes(unit)
+            fields = self._staff_field[members - len(self.province.units)]
+            staff = fields != -1
+            found = self._staff[unit] = (members[staff], fields[staff])
+        return found
 
 
 class PeriodView(Mapping[str, RelatedResult]):

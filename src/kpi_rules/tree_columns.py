@@ -124,5 +124,19 @@ def _extras(cols: Mapping[str, list[Any]], keys: tuple[str, ...], size: int) -> 
     if not names:
         empty: Mapping[str, object] = MappingProxyType({})
         return [empty] * size
-    return [MappingProxyType({n: v for n, v in zip(names, row) if v is not None})
-            for row in zip(*(cols[n] for n in names))]
+    # Rows with the same values share one mapping (a province's attributes take few distinct
+    # values: a million people made a million dicts); only for values whose equality means
+    # sameness (text, integers, booleans: 1 == True == 1.0 and Decimal("1.0") == Decimal("1")).
+    shared: dict[tuple[object, ...], Mapping[str, object]] = {}
+    plain = (str, int, bool, type(None))
+    out: list[Mapping[str, object]] = []
+    for row in zip(*(cols[n] for n in names)):
+        if all(type(v) in plain for v in row):
+            key = (*row, *map(type, row))
+            found = shared.get(key)
+            if found is None:
+                found = shared[key] = MappingProxyType({n: v for n, v in zip(names, row) if v is not None})
+            out.append(found)
+        else:
+            out.append(MappingProxyType({n: v for n, v in zip(names, row) if v is not None}))
+    return out

@@ -175,6 +175,11 @@ class _PeriodRows:
 
     def codes(self, key: str) -> tuple[np.ndarray[Any, Any], list[str]]:
         """The code of each row's subject (``key="subjects"``) or period, and the values coded."""
+        codes, values = self.coded(key)
+        return codes, values.to_pylist()
+
+    def coded(self, key: str) -> tuple[np.ndarray[Any, Any], Any]:
+        """:meth:`codes` with the values coded as an Arrow string array."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -192,15 +197,20 @@ class _PeriodRows:
         if pending:
             parts.append(pa.array(pending, pa.string()))
         if not parts:
-            return np.zeros(0, np.int64), []
+            return np.zeros(0, np.int64), pa.array([], pa.string())
         encoded = pc.dictionary_encode(pa.concat_arrays(parts))
-        return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64), encoded.dictionary.to_pylist()
+        return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64), encoded.dictionary
 
     def name(self, ref: int, row: int) -> str | None:
         if ref < 0:
             return self.objects[row].subject_name
         names: list[str | None] = self.chunks[ref][0].names
         return names[row]
+
+    def names_of(self, ref: int) -> Sequence[str | None]:
+        """``name(ref, row)`` for every row of one columnar chunk (``ref >= 0``), indexed by row."""
+        names: list[str | None] = self.chunks[ref][0].names
+        return names
 
     def light(self, ref: int, row: int) -> Result:
         """The period ``Result`` combining periods reads (status, total, decision, name, period)."""
@@ -646,6 +656,8 @@ def combine_and_rank_columns(bundle: Bundle, province: Any, batches: Sequence[Ba
     """``combine_and_rank(bundle, province, results)`` for the period results of ``batches`` (every
     accepted row of each) and ``others`` (the results rated one by one): the same year results
     (built on access), the same quota reports in the same order, the same stages."""
+    import pyarrow.compute as pc
+
     from kpi_rules.quota_columns import rank_year_rows
 
     role_cache: dict[str, str | None] = {}
@@ -666,7 +678,8 @@ def combine_and_rank_columns(bundle: Bundle, province: Any, batches: Sequence[Ba
     stages: dict[str, str] = {}
     years = YearResults()
     # subject and year of every period row, as codes
-    scode, subject_names = rows.codes("subjects")
+    scode, subject_values = rows.coded("subjects")
+    subject_names: list[str] = subject_values.to_pylist()
     pcode, labels = rows.codes("periods")
     year_code: dict[str, int] = {}
     year_of_label = np.array([year_code.setdefault(p[:4], len(year_code)) for p in labels], np.int64)
@@ -677,7 +690,9 @@ def combine_and_rank_columns(bundle: Bundle, province: Any, batches: Sequence[Ba
                                             "unit" if s in units else "", -1) for s in subject_names], np.int64)
     row_role = subject_role[scode] if len(scode) else np.zeros(0, np.int64)
     subject_rank = np.empty(len(subject_names), np.int64)
-    subject_rank[sorted(range(len(subject_names)), key=subject_names.__getitem__)] = np.arange(len(subject_names))
+    # Arrow orders text by its UTF-8 bytes: the order of Python's str (code points)
+    by_name = np.asarray(pc.sort_indices(subject_values).to_numpy(zero_copy_only=False), np.int64)
+    subject_rank[by_name] = np.arange(len(subject_names))
     year_rank = np.empty(len(year_names), np.int64)
     year_rank[[year_code[s] for s in sorted(year_names)]] = np.arange(len(year_names))
     for role, rr in bundle.roles.items():
