@@ -20,7 +20,8 @@ from kpi_rules.compiler import compile_ruleset
 from kpi_rules.diagnostics import DiagnosticError
 from kpi_rules.evaluator import EvaluationError, evaluate_record
 from kpi_rules.explain_formulas import compile_template
-from kpi_rules.explain_plan import _js, explanation_json, explanation_lines, skeleton_for
+from kpi_rules.explain_parts import _js
+from kpi_rules.explain_plan import explanation_json, explanation_lines, skeleton_for
 from kpi_rules.explainer import explain
 from kpi_rules.i18n import MessageError
 from kpi_rules.models import Explanation

@@ -38,7 +38,8 @@ from kpi_rules.colresults import REASONS, ColumnarRun
 from kpi_rules.exactcols import I64, BoolArr, Cat, CValue, Num
 from kpi_rules.explain_formulas import MISSING, Hole, Template
 from kpi_rules.explain_numbers import NumberTexts
-from kpi_rules.explain_plan import ExplanationSkeleton, _bool, _js, _NodeSkel, _value_texts
+from kpi_rules.explain_parts import _js
+from kpi_rules.explain_plan import ExplanationSkeleton, _bool, _NodeSkel, _value_texts
 from kpi_rules.explain_slots import (Col, _flatten, _Lines, _merge, _packed, _rows, _spread, _Spread,
                                      _surely_dense, _unique)
 from kpi_rules.i18n import message

@@ -27,7 +27,7 @@ __all__ = ["cohort_json", "periods_json", "quota_reason", "related_json", "relat
 
 
 def _js(text: str | None) -> str:
-    """A JSON string as pydantic writes it (as ``explain_plan._js``), or null."""
+    """A JSON string as pydantic writes it (UTF-8 kept, control characters escaped), or null."""
     return "null" if text is None else encode_basestring(text)
 
 

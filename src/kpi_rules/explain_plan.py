@@ -26,14 +26,13 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import TypeAdapter
 
 from kpi_rules import nodes
 from kpi_rules.explain_formulas import CACHE_LIMIT, MISSING, Hole, Template, ValueFormats, compile_template
-from kpi_rules.explain_parts import cohort_json, periods_json, quota_reason, related_json
+from kpi_rules.explain_parts import _js, cohort_json, periods_json, quota_reason, related_json
 from kpi_rules.i18n import LANGUAGES, MessageError, message
 from kpi_rules.models import Explanation
 from kpi_rules.plan import Plan, per_plan
@@ -55,11 +54,6 @@ __all__ = [
 ]
 
 _TOTAL = "\x00total\x00"
-
-
-def _js(text: str | None) -> str:
-    """A JSON string (as pydantic writes it: UTF-8 kept, control characters escaped) or null."""
-    return "null" if text is None else encode_basestring(text)
 
 
 def _bool(flag: bool) -> str:

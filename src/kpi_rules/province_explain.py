@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from kpi_rules.explain_parts import related_json
@@ -184,7 +185,7 @@ def write_year_lines(out: BinaryIO, outcome: ProvinceResult, plans: Mapping[str,
     role_of = outcome.province.role_of
     years = outcome.years
     if rows is not None:
-        keys = list(years)[rows[0]:rows[1]]
+        keys = list(islice(years, rows[0], rows[1]))
     chosen = years.items() if keys is None else ((key, years[key]) for key in keys)
     write = out.write
     count = 0

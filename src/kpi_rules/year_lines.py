@@ -38,6 +38,8 @@ import numpy as np
 
 from kpi_rules.explain_formulas import MAX_FORMULA_DECIMALS, exact_text
 from kpi_rules.explain_numbers import NumberTexts
+from kpi_rules.explain_columns import _esc
+from kpi_rules.explain_parts import _js
 from kpi_rules.explain_parts import _texts as _period_texts
 from kpi_rules.explain_plan import _decision_json, _Fill, explanation_json, skeleton_for
 from kpi_rules.results import CohortDecision, LevelDecision
@@ -68,15 +70,6 @@ _COHORT_KEY = operator.attrgetter(*(f.name for f in dataclasses.fields(CohortDec
 
 #: Per process: the writers of each (table, language) and whether their layout holds.
 YearLineCache = dict[tuple[int, str], "_TableLines"]
-
-
-def _esc(text: str) -> bytes:
-    """``text`` JSON-escaped as in a string, without the quotes, as UTF-8."""
-    return encode_basestring(text)[1:-1].encode()
-
-
-def _js(text: str | None) -> bytes:
-    return b"null" if text is None else encode_basestring(text).encode()
 
 
 class _Template:
@@ -184,7 +177,7 @@ class _TableLines:
                     row.append((start + ',"used":false,"status":"' + status + '","note":' + note
                                 + ',"total":null,"level":null}').encode())
                 others.append(row)
-            found = self.spans[year] = (_js(label), len(labels), rated, others)
+            found = self.spans[year] = (_js(label).encode(), len(labels), rated, others)
         return found
 
     def rate(self, percent: object) -> int:
@@ -198,7 +191,7 @@ class _TableLines:
         if found is None:
             from kpi_rules.explain_parts import _group_text
 
-            found = self._groups[group] = _esc(_group_text(group))
+            found = self._groups[group] = _esc(_group_text(group)).encode()
         return found
 
     def counts(self, counts: tuple[tuple[str, int], ...]) -> bytes:
@@ -464,7 +457,8 @@ class _TableLines:
 
     def subject(self, y: int) -> bytes:
         table = self.table
-        return (self.subject_head + _js(table.subjects[y]) + b',"name":' + _js(self.names(np.array([y]))[0])
+        return (self.subject_head + _js(table.subjects[y]).encode() + b',"name":'
+                + _js(self.names(np.array([y]))[0]).encode()
                 + b',"period":' + self.span(table.years[y])[0] + b"}")
 
     def names(self, rows: np.ndarray[Any, Any]) -> list[str | None]:
